@@ -1,0 +1,53 @@
+"""Banditore's Chalice app: routes, schedules and queue consumers, each a thin wrapper.
+
+Nothing runs at import (CDK synth imports this file, and every cold start pays for each import):
+handlers import their module on first call, so a publisher never loads the feed parser.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import Chalice, ConvertToMiddleware, CloudWatchEvent, Rate, SQSEvent
+
+from chalicelib import settings
+from chalicelib.observability import logger, metrics
+
+app = Chalice(app_name="banditore")
+app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
+app.register_middleware(ConvertToMiddleware(metrics.log_metrics))
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="poll_sources")
+def poll_sources(event: CloudWatchEvent) -> dict[str, Any]:
+    from chalicelib.sources.polling import poll_all_sources
+
+    return poll_all_sources()
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="housekeeping")
+def housekeeping(event: CloudWatchEvent) -> dict[str, Any]:
+    from chalicelib.publishing.housekeeping import run_housekeeping
+
+    return run_housekeeping()
+
+
+@app.on_sqs_message(queue_arn=settings.queue_arn("normal"), batch_size=10, name="publish")
+def publish(event: SQSEvent) -> dict[str, Any]:
+    from chalicelib.publishing.publisher import handle_batch
+
+    return handle_batch(event)
+
+
+@app.on_sqs_message(queue_arn=settings.queue_arn("urgent"), batch_size=5, name="publish_urgent")
+def publish_urgent(event: SQSEvent) -> dict[str, Any]:
+    from chalicelib.publishing.publisher import handle_batch
+
+    return handle_batch(event)
+
+
+@app.route("/health", methods=["GET"])
+def health() -> dict[str, Any]:
+    from chalicelib.status import service_health
+
+    return service_health()

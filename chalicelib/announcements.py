@@ -1,0 +1,32 @@
+"""The announcement: what the comune has to say, normalised from a source, before any platform shape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+Priority = Literal["normal", "urgent"]
+
+
+@dataclass(frozen=True)
+class Image:
+    url: str
+    alt: str = ""
+    mime_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Announcement:
+    tenant: str
+    id: str
+    source: str
+    title: str
+    summary: str  # plain text, already stripped of HTML
+    link: str | None = None
+    image: Image | None = None
+    categories: tuple[str, ...] = ()
+    published: datetime | None = None  # timezone-aware, Europe/Rome
+    priority: Priority = "normal"
+    kind: Literal["news"] = "news"
+    extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,47 @@
+"""The one Logger and Metrics every handler uses, and the names of the metrics we emit.
+
+Metric and dimension names are part of the contract with infra/ (alarms must match them exactly),
+so they are constants here and imported there.
+"""
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+SERVICE = "banditore"
+NAMESPACE = "Banditore"
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+# Feed sources
+ITEMS_SEEN = "ItemsSeen"
+ITEMS_NEW = "ItemsNew"
+ITEMS_SKIPPED = "ItemsSkipped"
+FEED_ERRORS = "FeedErrors"
+FEED_LAG = "FeedLagSeconds"
+FEED_STALE = "StaleSources"
+# Publishing
+POSTS_PUBLISHED = "PostsPublished"
+PUBLISH_FAILURES = "PublishFailures"
+PUBLISH_RETRIES = "PublishRetries"
+DELIVERIES_REQUEUED = "DeliveriesRequeued"
+
+
+def count(name: str, value: float = 1, **breakdown: str) -> None:
+    """Emit a count with only the `service` dimension (what alarms watch) and, when a breakdown
+    is given (platform, reason, tenant...), the same count again under those dimensions for the
+    dashboard. CloudWatch treats each dimension set as its own metric, so nothing is double counted."""
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    if breakdown:
+        with single_metric(
+            name=name,
+            unit=MetricUnit.Count,
+            value=value,
+            namespace=NAMESPACE,
+            default_dimensions={"service": SERVICE, **breakdown},
+        ):
+            pass
+
+
+def seconds(name: str, value: float) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=value)

@@ -1,0 +1,30 @@
+"""Names of the environment variables the runtime reads, set by the CDK stack and the local stack.
+
+Nothing here reads the environment at import time except the queue ARNs, which Chalice decorators
+need when app.py is imported (CDK synth passes tokens; elsewhere a local default keeps import working).
+"""
+
+from __future__ import annotations
+
+import os
+
+TABLE_ENV = "BANDITORE_TABLE"
+PUBLISH_QUEUE_URL_ENV = "BANDITORE_PUBLISH_QUEUE_URL"
+URGENT_QUEUE_URL_ENV = "BANDITORE_URGENT_QUEUE_URL"
+PUBLISH_QUEUE_ARN_ENV = "BANDITORE_PUBLISH_QUEUE_ARN"
+URGENT_QUEUE_ARN_ENV = "BANDITORE_URGENT_QUEUE_ARN"
+
+_LOCAL_ARN = "arn:aws:sqs:eu-south-1:000000000000:{}"
+
+
+def queue_arn(lane: str) -> str:
+    env = URGENT_QUEUE_ARN_ENV if lane == "urgent" else PUBLISH_QUEUE_ARN_ENV
+    name = "banditore-publish-urgent" if lane == "urgent" else "banditore-publish"
+    return os.environ.get(env, _LOCAL_ARN.format(name))
+
+
+def required(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise RuntimeError(f"environment variable {name} is not set")
+    return value
