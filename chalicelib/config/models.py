@@ -48,9 +48,6 @@ Source = CmsSource
 class _Channel(_Model):
     id: Slug
     enabled: bool = True
-    # Base URL of the platform API; defaults to the real platform. The local stack points it at
-    # the sandbox, and an operator can point it at a proxy.
-    api_base: HttpUrl | None = None
 
 
 class TelegramChannel(_Channel):
@@ -58,6 +55,8 @@ class TelegramChannel(_Channel):
     chat: str = Field(pattern=r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20})$", description="@channel or chat id")
     token: SecretRef
     disable_notification: bool = False
+    # Bot API base URL; the real one by default. The local stack points it at the sandbox.
+    api_base: HttpUrl = HttpUrl("https://api.telegram.org")
 
 
 class MastodonChannel(_Channel):
