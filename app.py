@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Chalice, ConvertToMiddleware, CloudWatchEvent, Rate, SQSEvent
+from chalice.app import Chalice, CloudWatchEvent, ConvertToMiddleware, Rate, SQSEvent
 
 from chalicelib import settings
 from chalicelib.observability import logger, metrics

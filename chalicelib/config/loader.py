@@ -43,7 +43,9 @@ def parse_config(text: str, origin: str) -> Config:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(origin, [Problem(where, f"not valid YAML ({getattr(exc, 'problem', exc)})")]) from None
+        raise ConfigError(
+            origin, [Problem(where, f"not valid YAML ({getattr(exc, 'problem', exc)})")]
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(origin, [Problem("", "the top level must be a mapping with 'tenants'")])
     try:

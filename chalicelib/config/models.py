@@ -52,7 +52,9 @@ class _Channel(_Model):
 
 class TelegramChannel(_Channel):
     platform: Literal["telegram"]
-    chat: str = Field(pattern=r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20})$", description="@channel or chat id")
+    chat: str = Field(
+        pattern=r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20})$", description="@channel or chat id"
+    )
     token: SecretRef
     disable_notification: bool = False
     # Bot API base URL; the real one by default. The local stack points it at the sandbox.

@@ -1,0 +1,273 @@
+"""Deliveries: one per (announcement, channel), the unit of exactly-once publishing.
+
+Life cycle: pending -> in_flight (claimed with a lease, before the platform is called) -> posted
+(remote id recorded right after the platform answered) or failed (permanent, with a reason).
+A retryable failure goes back to pending. An in_flight delivery whose lease ran out means a worker
+died mid-call: it may be claimed again, and the claim says so (`outcome_unknown`) because on a
+platform without idempotency the earlier call may have posted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+
+from chalicelib.clock import epoch, iso, parse_iso
+from chalicelib.storage import dynamo, keys
+
+Status = Literal["pending", "in_flight", "posted", "failed"]
+Lane = Literal["normal", "urgent"]
+DELIVERY_TTL = timedelta(days=400)
+# Longer than the slowest platform exchange (connect + read timeouts, two calls for Mastodon).
+LEASE = timedelta(seconds=120)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    tenant: str
+    announcement_id: str
+    channel: str
+    platform: str
+    lane: Lane
+    status: Status
+    attempts: int
+    created_at: datetime
+    enqueued_at: datetime | None = None
+    lease_until: datetime | None = None
+    remote_id: str | None = None
+    url: str | None = None
+    posted_at: datetime | None = None
+    error_reason: str | None = None
+    error: str | None = None
+
+    @property
+    def key(self) -> dict[str, Any]:
+        return dynamo.to_dynamo(
+            {"pk": keys.tenant_pk(self.tenant), "sk": keys.delivery_sk(self.announcement_id, self.channel)}
+        )
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across retries, unique per delivery: what platforms with idempotency dedupe on."""
+        return f"banditore-{self.tenant}-{self.announcement_id}-{self.channel}"
+
+
+class ClaimOutcome(Enum):
+    CLAIMED = "claimed"
+    ALREADY_POSTED = "already_posted"
+    ALREADY_FAILED = "already_failed"
+    BUSY = "busy"  # another worker holds a live lease
+    MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: ClaimOutcome
+    delivery: Delivery | None
+    outcome_unknown: bool = False  # re-claimed after a lease expired: the last call may have posted
+
+
+def delivery_item(
+    *, tenant: str, announcement_id: str, channel: str, platform: str, lane: Lane, created: datetime
+) -> dict[str, Any]:
+    return {
+        "pk": keys.tenant_pk(tenant),
+        "sk": keys.delivery_sk(announcement_id, channel),
+        "announcement_id": announcement_id,
+        "channel": channel,
+        "platform": platform,
+        "lane": lane,
+        "status": "pending",
+        "attempts": 0,
+        "created_at": iso(created),
+        "updated_at": iso(created),
+        "gsi1pk": keys.delivery_status_pk(tenant, "pending"),
+        "gsi1sk": iso(created),
+        "expires_at": epoch(created + DELIVERY_TTL),
+    }
+
+
+def _from_item(item: dict[str, Any]) -> Delivery:
+    def when(name: str) -> datetime | None:
+        return parse_iso(item[name]) if item.get(name) else None
+
+    return Delivery(
+        tenant=item["pk"].removeprefix("T#"),
+        announcement_id=item["announcement_id"],
+        channel=item["channel"],
+        platform=item["platform"],
+        lane=item.get("lane", "normal"),
+        status=item["status"],
+        attempts=int(item.get("attempts", 0)),
+        created_at=parse_iso(item["created_at"]),
+        enqueued_at=when("enqueued_at"),
+        lease_until=when("lease_until"),
+        remote_id=item.get("remote_id"),
+        url=item.get("url"),
+        posted_at=when("posted_at"),
+        error_reason=item.get("error_reason"),
+        error=item.get("error"),
+    )
+
+
+def get_delivery(tenant: str, announcement_id: str, channel: str) -> Delivery | None:
+    response = dynamo.client().get_item(
+        TableName=dynamo.table_name(),
+        Key=dynamo.to_dynamo(
+            {"pk": keys.tenant_pk(tenant), "sk": keys.delivery_sk(announcement_id, channel)}
+        ),
+        ConsistentRead=True,
+    )
+    return _from_item(dynamo.from_dynamo(response["Item"])) if "Item" in response else None
+
+
+def claim_delivery(tenant: str, announcement_id: str, channel: str, now: datetime) -> Claim:
+    """Take the delivery before calling the platform: a conditional write only one worker wins."""
+    key = dynamo.to_dynamo({"pk": keys.tenant_pk(tenant), "sk": keys.delivery_sk(announcement_id, channel)})
+    try:
+        response = dynamo.client().update_item(
+            TableName=dynamo.table_name(),
+            Key=key,
+            UpdateExpression=(
+                "SET #s = :in_flight, lease_until = :lease, attempts = attempts + :one, updated_at = :now, "
+                "gsi1pk = :gpk, gsi1sk = :now"
+            ),
+            ConditionExpression=(
+                "attribute_exists(pk) AND (#s = :pending OR (#s = :in_flight AND lease_until < :now))"
+            ),
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=dynamo.values(
+                {
+                    ":in_flight": "in_flight",
+                    ":pending": "pending",
+                    ":lease": iso(now + LEASE),
+                    ":one": 1,
+                    ":now": iso(now),
+                    ":gpk": keys.delivery_status_pk(tenant, "in_flight"),
+                }
+            ),
+            ReturnValues="ALL_OLD",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as error:
+        if not dynamo.is_condition_failure(error):
+            raise
+        old = error.response.get("Item")
+        return _refused_claim(dynamo.from_dynamo(old) if old else None)
+    before = _from_item(dynamo.from_dynamo(response["Attributes"]))
+    claimed = replace(before, status="in_flight", lease_until=now + LEASE, attempts=before.attempts + 1)
+    return Claim(ClaimOutcome.CLAIMED, claimed, outcome_unknown=before.status == "in_flight")
+
+
+def _refused_claim(old: dict[str, Any] | None) -> Claim:
+    if old is None:
+        return Claim(ClaimOutcome.MISSING, None)
+    delivery = _from_item(old)
+    outcome = {
+        "posted": ClaimOutcome.ALREADY_POSTED,
+        "failed": ClaimOutcome.ALREADY_FAILED,
+    }.get(delivery.status, ClaimOutcome.BUSY)
+    return Claim(outcome, delivery)
+
+
+def record_posted(delivery: Delivery, remote_id: str, url: str | None, now: datetime) -> bool:
+    """Record the platform's id right after success. False if it was already recorded as posted
+    (a second worker posted too: a duplicate on a platform without idempotency)."""
+    try:
+        dynamo.client().update_item(
+            TableName=dynamo.table_name(),
+            Key=delivery.key,
+            UpdateExpression=(
+                "SET #s = :posted, remote_id = :rid, posted_at = :now, updated_at = :now"
+                + (", #u = :url" if url else "")
+                + " REMOVE lease_until, gsi1pk, gsi1sk, error_reason, #e"
+            ),
+            ConditionExpression="#s <> :posted",
+            ExpressionAttributeNames={"#s": "status", "#e": "error", **({"#u": "url"} if url else {})},
+            ExpressionAttributeValues=dynamo.values(
+                {":posted": "posted", ":rid": remote_id, ":now": iso(now), **({":url": url} if url else {})}
+            ),
+        )
+    except ClientError as error:
+        if dynamo.is_condition_failure(error):
+            return False
+        raise
+    return True
+
+
+def release_delivery(delivery: Delivery, reason: str, message: str, now: datetime) -> None:
+    """A retryable failure: back to pending so the next SQS delivery can claim it at once."""
+    _set_status(delivery, "pending", reason, message, now)
+
+
+def fail_delivery(delivery: Delivery, reason: str, message: str, now: datetime) -> None:
+    """A permanent failure: recorded with its reason, kept in the status index for operators."""
+    _set_status(delivery, "failed", reason, message, now)
+
+
+def _set_status(delivery: Delivery, status: Status, reason: str, message: str, now: datetime) -> None:
+    dynamo.client().update_item(
+        TableName=dynamo.table_name(),
+        Key=delivery.key,
+        UpdateExpression=(
+            "SET #s = :status, error_reason = :reason, #e = :message, updated_at = :now, "
+            "gsi1pk = :gpk, gsi1sk = :now REMOVE lease_until"
+        ),
+        ConditionExpression="#s <> :posted",
+        ExpressionAttributeNames={"#s": "status", "#e": "error"},
+        ExpressionAttributeValues=dynamo.values(
+            {
+                ":status": status,
+                ":reason": reason,
+                ":message": message[:500],
+                ":now": iso(now),
+                ":gpk": keys.delivery_status_pk(delivery.tenant, status),
+                ":posted": "posted",
+            }
+        ),
+    )
+
+
+def mark_enqueued(delivery: Delivery, now: datetime) -> None:
+    dynamo.client().update_item(
+        TableName=dynamo.table_name(),
+        Key=delivery.key,
+        UpdateExpression="SET enqueued_at = :now",
+        ExpressionAttributeValues=dynamo.values({":now": iso(now)}),
+    )
+
+
+def deliveries_of(tenant: str, announcement_id: str) -> list[Delivery]:
+    response = dynamo.client().query(
+        TableName=dynamo.table_name(),
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues=dynamo.values(
+            {":pk": keys.tenant_pk(tenant), ":prefix": keys.delivery_sk(announcement_id, "")}
+        ),
+        ConsistentRead=True,
+    )
+    return [_from_item(dynamo.from_dynamo(raw)) for raw in response["Items"]]
+
+
+def deliveries_with_status(
+    tenant: str, status: Status, updated_before: datetime | None = None
+) -> list[Delivery]:
+    """Work and failures of a tenant by status, oldest first (sparse index: posted ones are not there)."""
+    condition = "gsi1pk = :gpk" + (" AND gsi1sk < :before" if updated_before else "")
+    expression_values: dict[str, Any] = {":gpk": keys.delivery_status_pk(tenant, status)}
+    if updated_before:
+        expression_values[":before"] = iso(updated_before)
+    paginator = dynamo.client().get_paginator("query")
+    found: list[Delivery] = []
+    for page in paginator.paginate(
+        TableName=dynamo.table_name(),
+        IndexName="gsi1",
+        KeyConditionExpression=condition,
+        ExpressionAttributeValues=dynamo.values(expression_values),
+    ):
+        found.extend(_from_item(dynamo.from_dynamo(raw)) for raw in page["Items"])
+    return found

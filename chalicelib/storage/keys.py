@@ -1,0 +1,37 @@
+"""Key design of the single table (pk/sk, sparse GSI gsi1, TTL attribute `expires_at`).
+
+Access patterns (none scans):
+  source state           get      pk=T#{tenant}            sk=SOURCE#{source}
+  seen item keys         batchget pk=T#{tenant}#SEEN       sk={dedupe key}        (conditional put = dedupe)
+  announcement           get      pk=T#{tenant}            sk=ANN#{announcement}
+  deliveries of an ann.  query    pk=T#{tenant}            sk begins_with DLV#{announcement}#
+  one delivery           get/upd  pk=T#{tenant}            sk=DLV#{announcement}#{channel}
+  deliveries by status   query    gsi1pk=T#{tenant}#DLV#{status}  gsi1sk={iso time}  (sparse: posted
+                                   deliveries leave the index, so it only holds work and failures)
+"""
+
+from __future__ import annotations
+
+
+def tenant_pk(tenant: str) -> str:
+    return f"T#{tenant}"
+
+
+def seen_pk(tenant: str) -> str:
+    return f"T#{tenant}#SEEN"
+
+
+def source_sk(source: str) -> str:
+    return f"SOURCE#{source}"
+
+
+def announcement_sk(announcement_id: str) -> str:
+    return f"ANN#{announcement_id}"
+
+
+def delivery_sk(announcement_id: str, channel: str) -> str:
+    return f"DLV#{announcement_id}#{channel}"
+
+
+def delivery_status_pk(tenant: str, status: str) -> str:
+    return f"T#{tenant}#DLV#{status}"

@@ -1,0 +1,61 @@
+"""Seen item keys: the durable dedupe. An item is a duplicate if any of its keys was seen."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.clock import epoch, iso
+from chalicelib.storage import dynamo, keys
+
+# Long enough that a feed re-publishing old items never re-posts them; items older than a
+# source's max age are refused anyway, so expiry cannot bring old news back.
+SEEN_TTL = timedelta(days=400)
+_BATCH_GET = 100
+_BATCH_WRITE = 25
+
+
+def seen_keys(tenant: str, candidates: Iterable[str]) -> set[str]:
+    """Which of these keys were seen before (batched, strongly consistent, unprocessed keys retried)."""
+    wanted = sorted(set(candidates))
+    found: set[str] = set()
+    for start in range(0, len(wanted), _BATCH_GET):
+        request: dict[str, Any] = {
+            dynamo.table_name(): {
+                "Keys": [
+                    dynamo.to_dynamo({"pk": keys.seen_pk(tenant), "sk": k})
+                    for k in wanted[start : start + _BATCH_GET]
+                ],
+                "ProjectionExpression": "sk",
+                "ConsistentRead": True,
+            }
+        }
+        for response in dynamo.drain(dynamo.client().batch_get_item, request, "UnprocessedKeys"):
+            for raw in response["Responses"].get(dynamo.table_name(), []):
+                found.add(dynamo.from_dynamo(raw)["sk"])
+    return found
+
+
+def seen_item(tenant: str, key: str, source: str, moment: datetime, outcome: str) -> dict[str, Any]:
+    """The item that marks a key seen; `outcome` says what was decided (posted, first_run, too_old)."""
+    return {
+        "pk": keys.seen_pk(tenant),
+        "sk": key,
+        "source": source,
+        "outcome": outcome,
+        "seen_at": iso(moment),
+        "expires_at": epoch(moment + SEEN_TTL),
+    }
+
+
+def mark_seen(tenant: str, key_outcomes: dict[str, str], source: str, moment: datetime) -> None:
+    """Mark keys seen without announcing anything (first run, too old). Unconditional: idempotent."""
+    items = [seen_item(tenant, k, source, moment, outcome) for k, outcome in sorted(key_outcomes.items())]
+    for start in range(0, len(items), _BATCH_WRITE):
+        request: dict[str, Any] = {
+            dynamo.table_name(): [
+                {"PutRequest": {"Item": dynamo.to_dynamo(i)}} for i in items[start : start + _BATCH_WRITE]
+            ]
+        }
+        dynamo.drain(dynamo.client().batch_write_item, request, "UnprocessedItems")
