@@ -24,6 +24,9 @@ FEED_STALE = "StaleSources"
 POSTS_PUBLISHED = "PostsPublished"
 PUBLISH_FAILURES = "PublishFailures"
 PUBLISH_RETRIES = "PublishRetries"
+PUBLISH_LATENCY = "PublishLatencySeconds"
+UNCERTAIN_RETRIES = "UncertainRetries"
+DUPLICATE_POSTS = "DuplicatePosts"
 DELIVERIES_REQUEUED = "DeliveriesRequeued"
 
 

@@ -102,10 +102,16 @@ class Tenant(_Model):
         return self
 
     def source(self, source_id: str) -> Source:
-        return next(s for s in self.sources if s.id == source_id)
+        for source in self.sources:
+            if source.id == source_id:
+                return source
+        raise KeyError(source_id)
 
     def channel(self, channel_id: str) -> TelegramChannel | MastodonChannel:
-        return next(c for c in self.channels if c.id == channel_id)
+        for channel in self.channels:
+            if channel.id == channel_id:
+                return channel
+        raise KeyError(channel_id)
 
     def channels_for(self, source_id: str) -> list[TelegramChannel | MastodonChannel]:
         """Enabled channels routed from a source, each once, in config order."""

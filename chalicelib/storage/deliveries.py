@@ -254,20 +254,24 @@ def deliveries_of(tenant: str, announcement_id: str) -> list[Delivery]:
 
 
 def deliveries_with_status(
-    tenant: str, status: Status, updated_before: datetime | None = None
+    tenant: str,
+    status: Status,
+    *,
+    updated_after: datetime | None = None,
+    updated_before: datetime | None = None,
 ) -> list[Delivery]:
     """Work and failures of a tenant by status, oldest first (sparse index: posted ones are not there)."""
-    condition = "gsi1pk = :gpk" + (" AND gsi1sk < :before" if updated_before else "")
-    expression_values: dict[str, Any] = {":gpk": keys.delivery_status_pk(tenant, status)}
-    if updated_before:
-        expression_values[":before"] = iso(updated_before)
+    low = iso(updated_after) if updated_after else "0"  # sorts before every ISO timestamp
+    high = iso(updated_before) if updated_before else "~"  # "~" sorts after every ISO timestamp
     paginator = dynamo.client().get_paginator("query")
     found: list[Delivery] = []
     for page in paginator.paginate(
         TableName=dynamo.table_name(),
         IndexName="gsi1",
-        KeyConditionExpression=condition,
-        ExpressionAttributeValues=dynamo.values(expression_values),
+        KeyConditionExpression="gsi1pk = :gpk AND gsi1sk BETWEEN :low AND :high",
+        ExpressionAttributeValues=dynamo.values(
+            {":gpk": keys.delivery_status_pk(tenant, status), ":low": low, ":high": high}
+        ),
     ):
         found.extend(_from_item(dynamo.from_dynamo(raw)) for raw in page["Items"])
     return found

@@ -18,6 +18,7 @@ class SourceState:
     etag: str | None = None
     last_modified: str | None = None
     body_hash: str | None = None  # skip parsing when a server ignores conditional GET
+    first_poll: datetime | None = None
     last_poll: datetime | None = None
     last_success: datetime | None = None
     last_error_at: datetime | None = None
@@ -33,6 +34,7 @@ class SourceState:
     def succeeded(self, moment: datetime, **changes: Any) -> SourceState:
         return replace(
             self,
+            first_poll=self.first_poll or moment,
             last_poll=moment,
             last_success=moment,
             consecutive_failures=0,
@@ -44,6 +46,7 @@ class SourceState:
     def failed(self, moment: datetime, reason: str, message: str, not_before: datetime | None) -> SourceState:
         return replace(
             self,
+            first_poll=self.first_poll or moment,
             last_poll=moment,
             last_error_at=moment,
             last_error_reason=reason,
@@ -53,7 +56,7 @@ class SourceState:
         )
 
 
-_TIMES = ("last_poll", "last_success", "last_error_at", "not_before")
+_TIMES = ("first_poll", "last_poll", "last_success", "last_error_at", "not_before")
 
 
 def get_source_state(tenant: str, source: str) -> SourceState:

@@ -1,0 +1,1 @@
+"""Publishing: announcements become deliveries, queued per lane, posted by the publisher."""

@@ -1,0 +1,108 @@
+"""Turn one new feed item into an announcement and its deliveries, atomically with the dedupe.
+
+One DynamoDB transaction writes the item's seen keys (each conditional on not existing), the
+announcement and one pending delivery per routed channel. Either all of it exists or none: an item
+is never marked seen without the deliveries that will post it, and two pollers racing on the same
+item cannot both announce it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.announcements import Announcement
+from chalicelib.config.models import Source, Tenant
+from chalicelib.sources.cms import FeedItem
+from chalicelib.storage import dynamo
+from chalicelib.storage.announcements import announcement_item
+from chalicelib.storage.deliveries import Delivery, delivery_item
+from chalicelib.storage.seen import seen_item
+
+
+def announcement_id(first_key: str, moment: datetime) -> str:
+    """Sortable by time of discovery, unique by the item's first dedupe key."""
+    digest = hashlib.sha256(first_key.encode()).hexdigest()[:8]
+    return f"{moment:%Y%m%dT%H%M%S}{digest}"
+
+
+def to_announcement(
+    tenant: Tenant, source: Source, item: FeedItem, item_keys: Sequence[str], moment: datetime
+) -> Announcement:
+    return Announcement(
+        tenant=tenant.id,
+        id=announcement_id(item_keys[0], moment),
+        source=source.id,
+        title=item.title,
+        summary=item.summary,
+        link=item.link,
+        image=item.image,
+        categories=item.categories,
+        published=item.published,
+        priority=source.priority,
+    )
+
+
+@dataclass(frozen=True)
+class Announced:
+    announcement: Announcement
+    deliveries: list[Delivery]
+
+
+def announce(
+    tenant: Tenant, source: Source, item: FeedItem, item_keys: Sequence[str], moment: datetime
+) -> Announced | None:
+    """Write the announcement and its deliveries; None if another poll already claimed the item."""
+    announcement = to_announcement(tenant, source, item, item_keys, moment)
+    rows = [seen_item(tenant.id, key, source.id, moment, f"announced:{announcement.id}") for key in item_keys]
+    rows.append(announcement_item(announcement, moment))
+    deliveries = [
+        delivery_item(
+            tenant=tenant.id,
+            announcement_id=announcement.id,
+            channel=channel.id,
+            platform=channel.platform,
+            lane=source.priority,
+            created=moment,
+        )
+        for channel in tenant.channels_for(source.id)
+    ]
+    rows.extend(deliveries)
+    try:
+        dynamo.client().transact_write_items(TransactItems=[_put_new(row) for row in rows])
+    except ClientError as error:
+        if dynamo.is_condition_failure(error):
+            return None
+        raise
+    return Announced(
+        announcement,
+        [
+            Delivery(
+                tenant=tenant.id,
+                announcement_id=announcement.id,
+                channel=row["channel"],
+                platform=row["platform"],
+                lane=source.priority,
+                status="pending",
+                attempts=0,
+                created_at=moment,
+            )
+            for row in deliveries
+        ],
+    )
+
+
+def _put_new(row: dict[str, Any]) -> dict[str, Any]:
+    """Every row is new: an existing one means the item was announced already."""
+    return {
+        "Put": {
+            "TableName": dynamo.table_name(),
+            "Item": dynamo.to_dynamo(row),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }

@@ -1,0 +1,103 @@
+"""The two SQS lanes (normal, urgent) and the delivery message that travels on them."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib import settings
+from chalicelib.storage.deliveries import Delivery, Lane
+
+_SEND_BATCH = 10
+_MAX_BODY = 1024
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_T")
+
+
+class BadMessage(ValueError):
+    """A queue message that is not a delivery reference; it can never succeed, so it is left to
+    SQS to move to the DLQ (visible, alarmed) rather than silently dropped."""
+
+
+@dataclass(frozen=True)
+class DeliveryMessage:
+    tenant: str
+    announcement_id: str
+    channel: str
+    lane: Lane
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "v": 1,
+                "tenant": self.tenant,
+                "announcement": self.announcement_id,
+                "channel": self.channel,
+                "lane": self.lane,
+            }
+        )
+
+    @classmethod
+    def parse(cls, body: str) -> DeliveryMessage:
+        if len(body) > _MAX_BODY:
+            raise BadMessage("message body too large")
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise BadMessage("message body is not JSON") from None
+        if not isinstance(data, dict) or data.get("v") != 1:
+            raise BadMessage("unknown message version")
+        fields = [data.get(name) for name in ("tenant", "announcement", "channel")]
+        if not all(isinstance(f, str) and f and set(f) <= _ID_CHARS for f in fields):
+            raise BadMessage("tenant, announcement and channel must be identifiers")
+        lane = data.get("lane")
+        if lane not in ("normal", "urgent"):
+            raise BadMessage("lane must be normal or urgent")
+        return cls(tenant=fields[0], announcement_id=fields[1], channel=fields[2], lane=lane)
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> DeliveryMessage:
+        return cls(delivery.tenant, delivery.announcement_id, delivery.channel, delivery.lane)
+
+
+@functools.cache
+def _sqs() -> Any:
+    import boto3
+
+    return boto3.client("sqs")
+
+
+def queue_url(lane: Lane) -> str:
+    return settings.required(
+        settings.URGENT_QUEUE_URL_ENV if lane == "urgent" else settings.PUBLISH_QUEUE_URL_ENV
+    )
+
+
+def enqueue(deliveries: Sequence[Delivery]) -> list[Delivery]:
+    """Send delivery messages on their lanes; returns those SQS accepted (the rest stay pending and
+    housekeeping enqueues them again, so a partial failure loses nothing)."""
+    accepted: list[Delivery] = []
+    for lane in ("urgent", "normal"):
+        batch = [d for d in deliveries if d.lane == lane]
+        for start in range(0, len(batch), _SEND_BATCH):
+            chunk = batch[start : start + _SEND_BATCH]
+            response = _sqs().send_message_batch(
+                QueueUrl=queue_url(lane),
+                Entries=[
+                    {"Id": str(i), "MessageBody": DeliveryMessage.of(d).to_json()}
+                    for i, d in enumerate(chunk)
+                ],
+            )
+            accepted.extend(chunk[int(entry["Id"])] for entry in response.get("Successful", []))
+    return accepted
+
+
+def delay_message(lane: Lane, receipt_handle: str, seconds: float) -> None:
+    """Hide a message for `seconds` (a platform's Retry-After) instead of the default visibility."""
+    _sqs().change_message_visibility(
+        QueueUrl=queue_url(lane),
+        ReceiptHandle=receipt_handle,
+        VisibilityTimeout=max(0, min(int(seconds + 0.999), 43_200)),
+    )

@@ -1,0 +1,164 @@
+"""The publisher: each SQS record is one delivery. Claim it, render, post, record the remote id.
+
+Guarantees (see README "Delivery guarantees"): a delivery is claimed with a conditional write before
+the platform is called, and marked posted only after the platform confirmed it, so nothing is marked
+done that did not go out. Retryable failures go back to the queue, spaced by the platform's own
+rate-limit signal; permanent ones are recorded with their reason and not retried; records that keep
+failing end in the DLQ (alarmed). Idempotency per platform is the adapter's (Mastodon: Idempotency-Key).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from chalice.app import SQSEvent
+
+from chalicelib import observability as obs
+from chalicelib.channels.base import PermanentError, PostResult, RateLimited, RetryableError
+from chalicelib.channels.registry import adapter_for
+from chalicelib.clock import utcnow
+from chalicelib.config.loader import current_config
+from chalicelib.http import new_session
+from chalicelib.observability import logger
+from chalicelib.publishing.lanes import DeliveryMessage, delay_message
+from chalicelib.secrets import SecretError
+from chalicelib.storage import deliveries as store
+from chalicelib.storage.announcements import get_announcement
+from chalicelib.storage.deliveries import ClaimOutcome, Delivery
+
+# Stop taking new records when the invocation is this close to its timeout, so a record is never
+# cut off between the platform's answer and the record of it.
+SAFETY_MARGIN_MS = 20_000
+MAX_BACKOFF_SECONDS = 900
+
+
+class RetryLater(Exception):
+    """The record is put back on its queue (SQS redelivers it); nothing was posted."""
+
+
+@dataclass
+class _Invocation:
+    """State of one batch: channels paused by a rate limit, and the time left."""
+
+    context: Any
+    paused_until: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def pause(self, message: DeliveryMessage, seconds: float) -> None:
+        self.paused_until[(message.tenant, message.channel)] = time.monotonic() + seconds
+
+    def pause_left(self, message: DeliveryMessage) -> float:
+        return max(0.0, self.paused_until.get((message.tenant, message.channel), 0.0) - time.monotonic())
+
+    def running_out(self) -> bool:
+        remaining = getattr(self.context, "get_remaining_time_in_millis", None)
+        return bool(remaining and remaining() < SAFETY_MARGIN_MS)
+
+
+@functools.cache
+def _session() -> requests.Session:
+    return new_session()
+
+
+def handle_batch(event: SQSEvent) -> dict[str, Any]:
+    invocation = _Invocation(context=event.context)
+    return process_partial_response(
+        event=event.to_dict(),
+        record_handler=functools.partial(publish_record, invocation),
+        processor=BatchProcessor(event_type=EventType.SQS),
+        context=event.context,
+    )
+
+
+def publish_record(invocation: _Invocation, record: SQSRecord) -> None:
+    message = DeliveryMessage.parse(record.body)
+    logger.append_keys(tenant=message.tenant, announcement=message.announcement_id, channel=message.channel)
+    if invocation.running_out():
+        delay_message(message.lane, record.receipt_handle, 0)
+        raise RetryLater("invocation about to time out")
+    pause = invocation.pause_left(message)
+    if pause:
+        delay_message(message.lane, record.receipt_handle, pause)
+        raise RetryLater(f"channel rate limited for {pause:.0f}s more")
+
+    claim = store.claim_delivery(message.tenant, message.announcement_id, message.channel, utcnow())
+    if claim.outcome is ClaimOutcome.BUSY:
+        raise RetryLater("another worker holds this delivery")
+    if claim.outcome is not ClaimOutcome.CLAIMED or claim.delivery is None:
+        logger.info("Delivery needs no work", extra={"outcome": claim.outcome.value})
+        return
+    delivery = claim.delivery
+    if claim.outcome_unknown:
+        # The last worker died mid-call. Platforms with idempotency dedupe the retry; others may
+        # show the post twice. Counted so the rate of such retries is visible.
+        logger.warning("Retrying a delivery whose previous attempt has an unknown outcome")
+        obs.count(obs.UNCERTAIN_RETRIES, platform=delivery.platform)
+    _attempt(invocation, message, record, delivery)
+
+
+def _attempt(
+    invocation: _Invocation, message: DeliveryMessage, record: SQSRecord, delivery: Delivery
+) -> None:
+    try:
+        result = _post(delivery)
+    except RetryableError as error:
+        wait = error.retry_after if error.retry_after is not None else _backoff(delivery.attempts)
+        store.release_delivery(delivery, error.reason, str(error), utcnow())
+        if isinstance(error, RateLimited):
+            invocation.pause(message, wait)
+        delay_message(message.lane, record.receipt_handle, wait)
+        obs.count(obs.PUBLISH_RETRIES, platform=delivery.platform, reason=error.reason)
+        logger.warning("Delivery will be retried", extra={"reason": error.reason, "retry_in_s": round(wait)})
+        raise RetryLater(error.reason) from None
+    except PermanentError as error:
+        store.fail_delivery(delivery, error.reason, str(error), utcnow())
+        obs.count(obs.PUBLISH_FAILURES, platform=delivery.platform, reason=error.reason)
+        logger.error("Delivery failed permanently", extra={"reason": error.reason, "error": str(error)})
+        return
+    except Exception:
+        store.release_delivery(delivery, "internal", "unexpected error (see logs)", utcnow())
+        raise
+    _record(delivery, result)
+
+
+def _record(delivery: Delivery, result: PostResult) -> None:
+    now = utcnow()
+    if not store.record_posted(delivery, result.remote_id, result.url, now):
+        logger.warning(
+            "Delivery was already recorded as posted: duplicate post", extra={"remote_id": result.remote_id}
+        )
+        obs.count(obs.DUPLICATE_POSTS, platform=delivery.platform)
+        return
+    obs.count(obs.POSTS_PUBLISHED, platform=delivery.platform)
+    obs.seconds(obs.PUBLISH_LATENCY, (now - delivery.created_at).total_seconds())
+    logger.info(
+        "Posted", extra={"remote_id": result.remote_id, "url": result.url, "attempts": delivery.attempts}
+    )
+
+
+def _post(delivery: Delivery) -> PostResult:
+    try:
+        tenant = current_config().tenant(delivery.tenant)
+        channel = tenant.channel(delivery.channel)
+    except KeyError:
+        raise PermanentError("channel no longer in the configuration", reason="channel_removed") from None
+    if not channel.enabled:
+        raise PermanentError("channel disabled in the configuration", reason="channel_disabled")
+    announcement = get_announcement(delivery.tenant, delivery.announcement_id)
+    if announcement is None:
+        raise PermanentError("announcement not found", reason="announcement_missing")
+    adapter = adapter_for(channel, session=_session())
+    try:
+        return adapter.publish(adapter.render(announcement), idempotency_key=delivery.idempotency_key)
+    except SecretError as error:
+        # A missing or unreadable secret is fixed by an operator; retries then DLQ keep the post.
+        raise RetryableError(str(error), reason="secret_unavailable") from None
+
+
+def _backoff(attempts: int) -> float:
+    return float(min(30 * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS))

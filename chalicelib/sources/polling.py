@@ -1,0 +1,202 @@
+"""Poll every configured feed source once: conditional GET, parse, dedupe, announce, enqueue.
+
+Each source is polled on its own thread and its own try: one broken feed (timeout, bomb, 50 MB body,
+bad encoding) is logged, counted and marked failing with its reason, and never stops the others.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+
+from chalicelib import observability as obs
+from chalicelib.clock import iso, utcnow
+from chalicelib.config.loader import current_config
+from chalicelib.config.models import Source, Tenant
+from chalicelib.http import new_session
+from chalicelib.observability import logger
+from chalicelib.publishing.announce import announce
+from chalicelib.publishing.lanes import enqueue
+from chalicelib.sources.cms import FeedItem, parse_feed
+from chalicelib.sources.dedupe import dedupe_keys
+from chalicelib.sources.errors import FeedError
+from chalicelib.sources.fetch import fetch_feed
+from chalicelib.storage import deliveries as delivery_store
+from chalicelib.storage.deliveries import Delivery
+from chalicelib.storage.seen import mark_seen, seen_keys
+from chalicelib.storage.source_state import SourceState, get_source_state, save_source_state
+
+MAX_PARALLEL_SOURCES = 8
+# A schedule tick can fire a little early; don't skip a source for a few seconds.
+SCHEDULE_SLACK = timedelta(seconds=5)
+
+
+@dataclass
+class PollResult:
+    tenant: str
+    source: str
+    status: str  # not_due | unchanged | polled | error
+    new: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    reason: str | None = None
+    announcements: list[str] = field(default_factory=list)
+    first_poll: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v not in (None, {}, [])}
+
+
+@functools.cache
+def _session() -> requests.Session:
+    return new_session(pool_size=MAX_PARALLEL_SOURCES)
+
+
+def poll_all_sources(now: datetime | None = None) -> dict[str, Any]:
+    now = now or utcnow()
+    jobs = [(tenant, source) for tenant in current_config().tenants for source in tenant.sources]
+    with ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL_SOURCES, len(jobs)))) as pool:
+        results = list(pool.map(lambda job: poll_source_safely(job[0], job[1], now), jobs))
+    return {"polled_at": iso(now), "sources": [r.as_dict() for r in results]}
+
+
+def poll_source_safely(tenant: Tenant, source: Source, now: datetime) -> PollResult:
+    """poll_source, with anything unexpected contained to this source."""
+    try:
+        return poll_source(tenant, source, now)
+    except Exception:
+        logger.exception("Source poll crashed", extra={"tenant": tenant.id, "source": source.id})
+        obs.count(obs.FEED_ERRORS, reason="internal")
+        return PollResult(tenant.id, source.id, "error", reason="internal")
+
+
+def poll_source(tenant: Tenant, source: Source, now: datetime) -> PollResult:
+    state = get_source_state(tenant.id, source.id)
+    if not _due(state, source, now):
+        return PollResult(tenant.id, source.id, "not_due")
+    try:
+        fetched = fetch_feed(
+            str(source.url),
+            session=_session(),
+            etag=state.etag,
+            last_modified=state.last_modified,
+            max_bytes=source.max_body_bytes,
+        )
+        not_before = now + timedelta(seconds=fetched.max_age) if fetched.max_age else None
+        if fetched.not_modified:
+            save_source_state(state.succeeded(now, not_before=not_before))
+            return PollResult(tenant.id, source.id, "unchanged")
+        body_hash = hashlib.sha256(fetched.body).hexdigest()
+        validators = {"etag": fetched.etag, "last_modified": fetched.last_modified, "not_before": not_before}
+        if body_hash == state.body_hash:  # the server ignored the conditional GET: skip the parse
+            save_source_state(state.succeeded(now, **validators))
+            return PollResult(tenant.id, source.id, "unchanged")
+        parsed = parse_feed(
+            fetched.body,
+            url=fetched.url,
+            content_type=fetched.content_type,
+            tolerate_malformed=source.tolerate_malformed,
+        )
+    except FeedError as error:
+        return _failed(tenant, source, state, error, now)
+    for warning in parsed.warnings:
+        logger.warning("Feed warning", extra={"tenant": tenant.id, "source": source.id, "warning": warning})
+    result = PollResult(tenant.id, source.id, "polled", first_poll=not state.initialized)
+    complete = _process_items(result, tenant, source, parsed.items, now)
+    # Remember the body only when every item was handled; otherwise the next poll must parse again.
+    save_source_state(
+        state.succeeded(now, initialized=True, body_hash=body_hash if complete else None, **validators)
+    )
+    return result
+
+
+def _due(state: SourceState, source: Source, now: datetime) -> bool:
+    if state.not_before and now < state.not_before:
+        return False
+    return not (
+        state.last_poll
+        and now - state.last_poll < timedelta(seconds=source.min_interval_seconds) - SCHEDULE_SLACK
+    )
+
+
+def _failed(
+    tenant: Tenant, source: Source, state: SourceState, error: FeedError, now: datetime
+) -> PollResult:
+    not_before = now + timedelta(seconds=error.retry_after) if error.retry_after else None
+    save_source_state(state.failed(now, error.reason, str(error), not_before))
+    obs.count(obs.FEED_ERRORS, reason=error.reason)
+    logger.warning(
+        "Feed failed",
+        extra={"tenant": tenant.id, "source": source.id, "reason": error.reason, "error": str(error)},
+    )
+    return PollResult(tenant.id, source.id, "error", reason=error.reason)
+
+
+def _process_items(
+    run: PollResult, tenant: Tenant, source: Source, items: Sequence[FeedItem], now: datetime
+) -> bool:
+    """Decide each item's fate; returns False when some new items were left for the next poll."""
+    obs.count(obs.ITEMS_SEEN, len(items))
+    keyed = [(item, dedupe_keys(item)) for item in items]
+    known = seen_keys(tenant.id, [k for _, item_keys in keyed for k in item_keys])
+    fresh, aliases = _fresh_items(keyed, known)
+    if aliases:  # a known item under a new guid or link: remember the new keys too
+        mark_seen(tenant.id, dict.fromkeys(aliases, "alias"), source.id, now)
+    skip = functools.partial(_skip, run, now)
+    if run.first_poll and source.first_run == "mark_seen":
+        skip(fresh, "first_run")
+        return True
+    max_age = timedelta(hours=source.max_age_hours)
+    too_old = [(i, k) for i, k in fresh if i.published and now - i.published > max_age]
+    skip(too_old, "too_old")
+    postable = sorted((p for p in fresh if p not in too_old), key=lambda p: p[0].published or now)
+    batch, leftover = postable[: source.max_items_per_poll], postable[source.max_items_per_poll :]
+    queued: list[Delivery] = []
+    for item, item_keys in batch:
+        announced = announce(tenant, source, item, item_keys, now)
+        if announced is None:
+            continue  # another poll announced it first
+        run.new += 1
+        run.announcements.append(announced.announcement.id)
+        queued.extend(announced.deliveries)
+        if item.published:
+            obs.seconds(obs.FEED_LAG, max(0.0, (now - item.published).total_seconds()))
+    for delivery in enqueue(queued):
+        delivery_store.mark_enqueued(delivery, now)
+    obs.count(obs.ITEMS_NEW, run.new)
+    if leftover:
+        run.skipped["deferred"] = len(leftover)
+    return not leftover
+
+
+def _fresh_items(
+    keyed: Sequence[tuple[FeedItem, tuple[str, ...]]], known: set[str]
+) -> tuple[list[tuple[FeedItem, tuple[str, ...]]], set[str]]:
+    """Items none of whose keys were seen (each once even if the feed repeats it), and the unseen
+    keys of items that are known under another key."""
+    fresh = []
+    aliases: set[str] = set()
+    claimed = set(known)
+    for item, item_keys in keyed:
+        if claimed.isdisjoint(item_keys):
+            fresh.append((item, item_keys))
+        else:
+            aliases.update(k for k in item_keys if k not in known)
+        claimed.update(item_keys)
+    return fresh, aliases - {k for _, item_keys in fresh for k in item_keys}
+
+
+def _skip(
+    run: PollResult, now: datetime, items: Sequence[tuple[FeedItem, tuple[str, ...]]], reason: str
+) -> None:
+    if not items:
+        return
+    mark_seen(run.tenant, {k: reason for _, item_keys in items for k in item_keys}, run.source, now)
+    run.skipped[reason] = len(items)
+    obs.count(obs.ITEMS_SKIPPED, len(items), reason=reason)

@@ -1,0 +1,49 @@
+"""GET /health: is each source polling and is anything stuck? Reason codes only, no error texts
+or URLs, because the route is public."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from chalicelib.clock import iso, utcnow
+from chalicelib.config.loader import current_config
+from chalicelib.publishing.housekeeping import is_stale
+from chalicelib.storage import deliveries as store
+from chalicelib.storage.source_state import list_source_states
+
+RECENT = timedelta(hours=24)
+
+
+def service_health() -> dict[str, Any]:
+    now = utcnow()
+    tenants = []
+    degraded = False
+    for tenant in current_config().tenants:
+        states = {s.source: s for s in list_source_states(tenant.id)}
+        sources = []
+        for source in tenant.sources:
+            state = states.get(source.id)
+            health = (
+                "new"
+                if state is None
+                else "stale"
+                if is_stale(state, now)
+                else "failing"
+                if state.failing
+                else "ok"
+            )
+            degraded |= health in {"stale", "failing"}
+            sources.append(
+                {
+                    "id": source.id,
+                    "health": health,
+                    "last_success": iso(state.last_success) if state and state.last_success else None,
+                    "consecutive_failures": state.consecutive_failures if state else 0,
+                    "last_error_reason": state.last_error_reason if state else None,
+                }
+            )
+        failed = len(store.deliveries_with_status(tenant.id, "failed", updated_after=now - RECENT))
+        degraded |= failed > 0
+        tenants.append({"id": tenant.id, "sources": sources, "failed_deliveries": failed})
+    return {"status": "degraded" if degraded else "ok", "checked_at": iso(now), "tenants": tenants}
