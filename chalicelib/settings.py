@@ -28,3 +28,14 @@ def required(name: str) -> str:
     if not value:
         raise RuntimeError(f"environment variable {name} is not set")
     return value
+
+
+# Timing knobs (seconds). Production defaults; the local stack and tests shorten them so that
+# retries and expired leases can be exercised in seconds rather than minutes.
+LEASE_SECONDS_ENV = "BANDITORE_LEASE_SECONDS"
+RETRY_BASE_SECONDS_ENV = "BANDITORE_RETRY_BASE_SECONDS"
+
+
+def seconds(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default

@@ -29,11 +29,12 @@ class CmsSource(_Model):
     kind: Literal["cms"] = "cms"
     url: HttpUrl
     # Do not poll more often than this, whatever the schedule says (sites block aggressive polling).
-    min_interval_seconds: int = Field(default=60, ge=10, le=86_400)
+    # 0 polls on every schedule tick.
+    min_interval_seconds: int = Field(default=60, ge=0, le=86_400)
     # On the first successful poll: mark what is in the feed as seen (no history flood) or post
     # the items younger than max_age_hours.
     first_run: Literal["mark_seen", "post_recent"] = "mark_seen"
-    max_age_hours: int = Field(default=48, ge=1, le=24 * 90)
+    max_age_hours: int = Field(default=48, ge=1, le=24 * 3650)
     # Items posted per poll at most; the rest stay unseen and go out on the next polls.
     max_items_per_poll: int = Field(default=5, ge=1, le=50)
     max_body_bytes: int = Field(default=5_000_000, ge=10_000, le=20_000_000)

@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.announcements import Announcement
+from chalicelib.announcements import Announcement, Priority
 from chalicelib.config.models import Source, Tenant
 from chalicelib.sources.cms import FeedItem
 from chalicelib.storage import dynamo
@@ -31,20 +31,20 @@ def announcement_id(first_key: str, moment: datetime) -> str:
     return f"{moment:%Y%m%dT%H%M%S}{digest}"
 
 
-def to_announcement(
-    tenant: Tenant, source: Source, item: FeedItem, item_keys: Sequence[str], moment: datetime
+def announcement_from_item(
+    item: FeedItem, *, tenant: str, source: str, announcement_id: str, priority: Priority = "normal"
 ) -> Announcement:
     return Announcement(
-        tenant=tenant.id,
-        id=announcement_id(item_keys[0], moment),
-        source=source.id,
+        tenant=tenant,
+        id=announcement_id,
+        source=source,
         title=item.title,
         summary=item.summary,
         link=item.link,
         image=item.image,
         categories=item.categories,
         published=item.published,
-        priority=source.priority,
+        priority=priority,
     )
 
 
@@ -58,7 +58,13 @@ def announce(
     tenant: Tenant, source: Source, item: FeedItem, item_keys: Sequence[str], moment: datetime
 ) -> Announced | None:
     """Write the announcement and its deliveries; None if another poll already claimed the item."""
-    announcement = to_announcement(tenant, source, item, item_keys, moment)
+    announcement = announcement_from_item(
+        item,
+        tenant=tenant.id,
+        source=source.id,
+        announcement_id=announcement_id(item_keys[0], moment),
+        priority=source.priority,
+    )
     rows = [seen_item(tenant.id, key, source.id, moment, f"announced:{announcement.id}") for key in item_keys]
     rows.append(announcement_item(announcement, moment))
     deliveries = [

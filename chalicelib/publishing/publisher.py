@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from chalice.app import SQSEvent
 
 from chalicelib import observability as obs
+from chalicelib import settings
 from chalicelib.channels.base import PermanentError, PostResult, RateLimited, RetryableError
 from chalicelib.channels.registry import adapter_for
 from chalicelib.clock import utcnow
@@ -35,6 +36,7 @@ from chalicelib.storage.deliveries import ClaimOutcome, Delivery
 # Stop taking new records when the invocation is this close to its timeout, so a record is never
 # cut off between the platform's answer and the record of it.
 SAFETY_MARGIN_MS = 20_000
+DEFAULT_RETRY_BASE_SECONDS = 30.0
 MAX_BACKOFF_SECONDS = 900
 
 
@@ -161,4 +163,5 @@ def _post(delivery: Delivery) -> PostResult:
 
 
 def _backoff(attempts: int) -> float:
-    return float(min(30 * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS))
+    base = settings.seconds(settings.RETRY_BASE_SECONDS_ENV, DEFAULT_RETRY_BASE_SECONDS)
+    return float(min(base * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS))

@@ -36,6 +36,10 @@ from chalicelib.storage.source_state import SourceState, get_source_state, save_
 MAX_PARALLEL_SOURCES = 8
 # A schedule tick can fire a little early; don't skip a source for a few seconds.
 SCHEDULE_SLACK = timedelta(seconds=5)
+# The poll_sources schedule in app.py.
+SCHEDULE_PERIOD_SECONDS = 60
+# An unchanged source still records a success this often (staleness alarms read it).
+HEARTBEAT = timedelta(minutes=10)
 
 
 @dataclass
@@ -89,14 +93,11 @@ def poll_source(tenant: Tenant, source: Source, now: datetime) -> PollResult:
             max_bytes=source.max_body_bytes,
         )
         not_before = now + timedelta(seconds=fetched.max_age) if fetched.max_age else None
-        if fetched.not_modified:
-            save_source_state(state.succeeded(now, not_before=not_before))
-            return PollResult(tenant.id, source.id, "unchanged")
-        body_hash = hashlib.sha256(fetched.body).hexdigest()
         validators = {"etag": fetched.etag, "last_modified": fetched.last_modified, "not_before": not_before}
-        if body_hash == state.body_hash:  # the server ignored the conditional GET: skip the parse
-            save_source_state(state.succeeded(now, **validators))
-            return PollResult(tenant.id, source.id, "unchanged")
+        body_hash = hashlib.sha256(fetched.body).hexdigest()
+        # A 304, or a server that ignored the conditional GET and sent the same body: no parse.
+        if fetched.not_modified or body_hash == state.body_hash:
+            return _unchanged(tenant, source, state, now, validators)
         parsed = parse_feed(
             fetched.body,
             url=fetched.url,
@@ -114,6 +115,19 @@ def poll_source(tenant: Tenant, source: Source, now: datetime) -> PollResult:
         state.succeeded(now, initialized=True, body_hash=body_hash if complete else None, **validators)
     )
     return result
+
+
+def _unchanged(
+    tenant: Tenant, source: Source, state: SourceState, now: datetime, validators: dict[str, Any]
+) -> PollResult:
+    """Most polls end here, so they write nothing unless something must be remembered: new
+    validators or a back-off, a recovery from failure, a min interval longer than the schedule
+    (the poll time is then needed to space polls), or the heartbeat that keeps staleness honest."""
+    changed = any(getattr(state, name) != value for name, value in validators.items() if value is not None)
+    heartbeat_due = state.last_success is None or now - state.last_success >= HEARTBEAT
+    if changed or heartbeat_due or state.failing or source.min_interval_seconds > SCHEDULE_PERIOD_SECONDS:
+        save_source_state(state.succeeded(now, **{k: v for k, v in validators.items() if v is not None}))
+    return PollResult(tenant.id, source.id, "unchanged")
 
 
 def _due(state: SourceState, source: Source, now: datetime) -> bool:
@@ -155,7 +169,11 @@ def _process_items(
     max_age = timedelta(hours=source.max_age_hours)
     too_old = [(i, k) for i, k in fresh if i.published and now - i.published > max_age]
     skip(too_old, "too_old")
+    # Oldest first, so a channel reads in publication order; dateless items count as just published.
     postable = sorted((p for p in fresh if p not in too_old), key=lambda p: p[0].published or now)
+    if run.first_poll:  # post_recent: only the newest few, the history is marked seen
+        skip(postable[: -source.max_items_per_poll], "first_run")
+        postable = postable[-source.max_items_per_poll :]
     batch, leftover = postable[: source.max_items_per_poll], postable[source.max_items_per_poll :]
     queued: list[Delivery] = []
     for item, item_keys in batch:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
+from chalicelib import settings
 from chalicelib.clock import epoch, iso, parse_iso
 from chalicelib.storage import dynamo, keys
 
@@ -23,7 +24,11 @@ Status = Literal["pending", "in_flight", "posted", "failed"]
 Lane = Literal["normal", "urgent"]
 DELIVERY_TTL = timedelta(days=400)
 # Longer than the slowest platform exchange (connect + read timeouts, two calls for Mastodon).
-LEASE = timedelta(seconds=120)
+DEFAULT_LEASE_SECONDS = 120.0
+
+
+def lease() -> timedelta:
+    return timedelta(seconds=settings.seconds(settings.LEASE_SECONDS_ENV, DEFAULT_LEASE_SECONDS))
 
 
 @dataclass(frozen=True)
@@ -144,7 +149,7 @@ def claim_delivery(tenant: str, announcement_id: str, channel: str, now: datetim
                 {
                     ":in_flight": "in_flight",
                     ":pending": "pending",
-                    ":lease": iso(now + LEASE),
+                    ":lease": iso(now + lease()),
                     ":one": 1,
                     ":now": iso(now),
                     ":gpk": keys.delivery_status_pk(tenant, "in_flight"),
@@ -159,7 +164,7 @@ def claim_delivery(tenant: str, announcement_id: str, channel: str, now: datetim
         old = error.response.get("Item")
         return _refused_claim(dynamo.from_dynamo(old) if old else None)
     before = _from_item(dynamo.from_dynamo(response["Attributes"]))
-    claimed = replace(before, status="in_flight", lease_until=now + LEASE, attempts=before.attempts + 1)
+    claimed = replace(before, status="in_flight", lease_until=now + lease(), attempts=before.attempts + 1)
     return Claim(ClaimOutcome.CLAIMED, claimed, outcome_unknown=before.status == "in_flight")
 
 

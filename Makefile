@@ -1,0 +1,48 @@
+# Banditore: every developer and CI command. Each target creates/reuses the project venv.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export AWS_DEFAULT_REGION ?= eu-south-1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+.PHONY: install run demo test lint typecheck unit synth bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+## The local stack with the sample configuration, serving until Ctrl-C.
+run: install
+	$(VENV)/bin/banditore run
+
+## One pass end to end on the bundled samples, then a summary of what was posted where.
+demo: install
+	$(VENV)/bin/banditore demo
+
+## The whole suite: lint, types (strict on chalicelib/), unit, integration, infra and end-to-end tests.
+test: install lint typecheck
+	$(PY) -m pytest -q -n 2 --dist loadfile
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy chalicelib app.py
+
+synth: install
+	$(PY) infra/app.py
+
+bench: install
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf cdk.out .bench .pytest_cache .mypy_cache .ruff_cache

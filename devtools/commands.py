@@ -1,0 +1,170 @@
+"""What each `banditore` sub-command does. Console text in Italian, for the comune's staff."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from chalicelib.config.loader import ConfigError, load_config
+from devtools.stack import ROOT, LocalStack
+
+STATE_DIR = ROOT / ".banditore"
+ENV_FILE = STATE_DIR / "env.json"
+EXIT_INVALID = 2
+
+
+def config_check(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(str(args.file))
+    except ConfigError as error:
+        print(f"Configurazione non valida ({len(error.problems)} errori):", file=sys.stderr)
+        print(str(error), file=sys.stderr)
+        return EXIT_INVALID
+    sources = sum(len(t.sources) for t in config.tenants)
+    channels = sum(len(t.channels) for t in config.tenants)
+    print(f"{args.file}: valida — {len(config.tenants)} enti, {sources} fonti, {channels} canali.")
+    return 0
+
+
+def preview(args: argparse.Namespace) -> int:
+    from chalicelib.sources.errors import FeedError
+    from devtools.preview import build_preview
+
+    try:
+        document = build_preview(args.feed, args.config, args.tenant)
+    except ConfigError as error:
+        print(str(error), file=sys.stderr)
+        return EXIT_INVALID
+    except KeyError as error:
+        print(f"Ente sconosciuto: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    except (FeedError, OSError) as error:
+        print(f"{args.feed}: feed non leggibile: {error}", file=sys.stderr)
+        return 1
+    json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
+    print()
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    if not _config_ok(args.config):
+        return EXIT_INVALID
+    if args.fresh:
+        shutil.rmtree(STATE_DIR, ignore_errors=True)
+    stack = LocalStack(args.config, state_dir=STATE_DIR).start()
+    try:
+        print("Banditore — demo sullo stack locale (nessun account AWS, nessuna rete).")
+        _print_sandboxed(stack)
+        result = stack.poll()
+        stack.drain()
+        return _print_summary(stack, result)
+    finally:
+        stack.stop()
+
+
+def run(args: argparse.Namespace) -> int:
+    if not _config_ok(args.config):
+        return EXIT_INVALID
+    stack = LocalStack(args.config, state_dir=STATE_DIR, api_port=args.api_port).start(serve_api=True)
+    ENV_FILE.write_text(json.dumps(_stack_env(stack)), encoding="utf-8")
+    try:
+        print("Banditore è in esecuzione sullo stack locale. Ctrl-C per fermarlo.")
+        print(f"  API locale:       {stack.api_url}/health")
+        print(f"  Sandbox (post):   {stack.sandbox.url}/")
+        print(f"  Log delle Lambda: {STATE_DIR / 'lambda.log'}")
+        _print_sandboxed(stack)
+        _serve(stack, poll_every=args.poll_every)
+    except KeyboardInterrupt:
+        print("\nArresto in corso: lo stato viene salvato in", STATE_DIR)
+    finally:
+        ENV_FILE.unlink(missing_ok=True)
+        stack.stop()
+    return 0
+
+
+def dlq_redrive(args: argparse.Namespace) -> int:
+    from devtools.dlq import redrive
+
+    if args.local:
+        if not ENV_FILE.is_file():
+            print("Nessuno stack locale in esecuzione (avvialo con `banditore run`).", file=sys.stderr)
+            return 1
+        os.environ.update(json.loads(ENV_FILE.read_text(encoding="utf-8")))
+    lanes = ["normal", "urgent"] if args.lane == "all" else [args.lane]
+    env_names = {"normal": "BANDITORE_PUBLISH_QUEUE_URL", "urgent": "BANDITORE_URGENT_QUEUE_URL"}
+    missing = [env_names[lane] for lane in lanes if not os.environ.get(env_names[lane])]
+    if missing:
+        print(f"Imposta {', '.join(missing)} (URL delle code), oppure usa --local.", file=sys.stderr)
+        return EXIT_INVALID
+    failed = 0
+    for lane in lanes:
+        result = redrive(lane, os.environ[env_names[lane]])
+        failed += result.failed
+        print(f"Coda {lane}: {result.moved} consegne rimesse in coda, {result.failed} non spostate.")
+    return 1 if failed else 0
+
+
+def _config_ok(path: Path) -> bool:
+    try:
+        load_config(str(path))
+    except ConfigError as error:
+        print(f"Configurazione non valida:\n{error}", file=sys.stderr)
+        return False
+    return True
+
+
+def _serve(stack: LocalStack, *, poll_every: float) -> None:
+    next_poll = next_housekeeping = 0.0
+    while True:
+        now = time.monotonic()
+        if now >= next_poll:
+            result = stack.poll()
+            new = sum(s.get("new", 0) for s in result.get("sources", []))
+            if new:
+                print(f"{time.strftime('%H:%M:%S')} nuovi annunci: {new}")
+            next_poll = now + poll_every
+        if now >= next_housekeeping:
+            stack.housekeeping()
+            next_housekeeping = now + 300
+        if not stack.pump_once():
+            time.sleep(0.5)
+
+
+def _stack_env(stack: LocalStack) -> dict[str, str]:
+    names = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+    return {name: os.environ[name] for name in names} | stack.resources.env()
+
+
+def _print_sandboxed(stack: LocalStack) -> None:
+    if stack.sandboxed:
+        print(f"Canali sulla sandbox (nessun token reale configurato): {', '.join(stack.sandboxed)}")
+
+
+def _print_summary(stack: LocalStack, result: dict[str, Any]) -> int:
+    from chalicelib.storage.deliveries import deliveries_of
+
+    sources = result.get("sources", [])
+    announcements = [(s["tenant"], a) for s in sources for a in s.get("announcements", [])]
+    for source in sources:
+        if source.get("status") == "error":
+            print(f"  ! {source['tenant']}/{source['source']}: feed in errore ({source.get('reason')})")
+    if not announcements:
+        print("Niente di nuovo: tutti gli elementi dei feed erano già stati pubblicati o scartati.")
+        return 0
+    print(f"Nuovi annunci: {len(announcements)}. Pubblicato:")
+    problems = 0
+    for tenant, announcement_id in announcements:
+        for d in deliveries_of(tenant, announcement_id):
+            where = f"{tenant:<16} {d.channel:<10} {d.platform:<9}"
+            if d.status == "posted":
+                print(f"  ✓ {where} id {d.remote_id:<24} {d.url or ''}")
+            else:
+                problems += 1
+                print(f"  ✗ {where} {d.status} ({d.error_reason or 'in coda'})")
+    return 1 if problems else 0

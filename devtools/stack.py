@@ -1,0 +1,282 @@
+"""The local stack: Banditore on one machine with no AWS account, no Docker and no internet.
+
+moto (server mode, 127.0.0.1) plays DynamoDB/SQS/SNS/SSM/CloudWatch with resources created from
+infra/resources.py (the same definitions as the CDK stack); the platform sandbox plays Telegram and
+Mastodon; the sample feeds are served from events/feeds/. The real handlers run through Chalice's
+own invoke machinery (so the Powertools middleware runs too): a scheduler fires the schedules, a
+pump feeds SQS messages to the queue consumers, and Chalice's local server serves the routes.
+Table contents are saved in the state folder on stop and restored on start, so a second run sees
+what the first one did.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+import yaml
+from chalice.local import LambdaContext
+
+from devtools import aws_local
+from devtools.feeds import SampleFeedServer
+from devtools.sandbox import Sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_FEEDS_HOST = "sample.feeds.invalid"
+EVENTS = ROOT / "events"
+LANES = {"urgent": "publish_urgent", "normal": "publish"}
+
+
+@dataclass
+class LocalStack:
+    config_path: Path
+    state_dir: Path = ROOT / ".banditore"
+    api_port: int = 0
+    persist: bool = True
+    feeds_dir: Path = EVENTS / "feeds"  # served for URLs on SAMPLE_FEEDS_HOST
+    sandboxed: list[str] = field(default_factory=list)  # "tenant/channel" posting to the sandbox
+
+    def __post_init__(self) -> None:
+        self._saved_env = dict(os.environ)
+        self._moto: Any = None
+        self.sandbox = Sandbox()
+        self.feeds = SampleFeedServer(self.feeds_dir)
+        self._api: Any = None
+        self._log: Any = None
+        self.invocations = 0
+        self.api_url: str | None = None
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def start(self, *, serve_api: bool = False) -> LocalStack:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._moto = aws_local.start_moto()
+        os.environ.update(
+            AWS_ENDPOINT_URL=self._moto.url,
+            AWS_ACCESS_KEY_ID="local",
+            AWS_SECRET_ACCESS_KEY="local",  # noqa: S106 (moto accepts any key)
+            AWS_DEFAULT_REGION=os.environ.get("AWS_DEFAULT_REGION", "eu-south-1"),
+        )
+        os.environ.pop("AWS_PROFILE", None)
+        self.resources = aws_local.create_resources(self._moto.url)
+        os.environ.update(self.resources.env())
+        self.sandbox.start()
+        self.feeds.start()
+        self._write_local_config()
+        if self.persist:
+            restore_table(self.state_file, self.resources.table_name)
+        from chalice.cli.factory import CLIFactory
+
+        self._chalice_config = CLIFactory(str(ROOT)).create_config_obj(chalice_stage_name="dev")
+        self._log = (self.state_dir / "lambda.log").open("a", encoding="utf-8")
+        with redirect_stdout(self._log):  # Powertools binds its log stream when first imported
+            import app
+
+        self.app = app.app
+        if serve_api:
+            self._serve_api()
+        return self
+
+    def stop(self) -> None:
+        if self.persist and self._moto is not None:
+            save_table(self.state_file, self.resources.table_name)
+        if self._api is not None:
+            self._api.shutdown()
+        self.sandbox.stop()
+        self.feeds.stop()
+        if self._moto is not None:
+            self._moto.stop()
+        # The log file stays open: Powertools' handler keeps writing to it in this process.
+        os.environ.clear()
+        os.environ.update(self._saved_env)
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "table.json"
+
+    # -- configuration ----------------------------------------------------------------------
+    def _write_local_config(self) -> None:
+        """Point sample feeds at the local feed server and every channel whose token does not
+        resolve locally at the sandbox; everything else is the operator's config as written."""
+        raw = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
+        secrets = dict(_user_secrets())
+        self.sandboxed = []
+        for tenant in raw.get("tenants", []):
+            for source in tenant.get("sources", []):
+                parts = urlsplit(str(source.get("url", "")))
+                if parts.hostname == SAMPLE_FEEDS_HOST:
+                    source["url"] = self.feeds.url + parts.path
+            for channel in tenant.get("channels", []):
+                ref = str(channel.get("token", ""))
+                if _resolves(ref, secrets):
+                    continue
+                secrets[ref] = f"sandbox-{tenant['id']}-{channel['id']}"
+                self.sandboxed.append(f"{tenant['id']}/{channel['id']}")
+                if channel.get("platform") == "telegram":
+                    channel["api_base"] = self.sandbox.telegram_api_base
+                elif channel.get("platform") == "mastodon":
+                    channel["instance"] = self.sandbox.mastodon_instance
+        config_file = self.state_dir / "config.local.yaml"
+        config_file.write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        secrets_file = self.state_dir / "secrets.local.yaml"
+        secrets_file.write_text(yaml.safe_dump(secrets), encoding="utf-8")
+        secrets_file.chmod(0o600)
+        os.environ["BANDITORE_CONFIG"] = str(config_file)
+        os.environ["BANDITORE_SECRETS_FILE"] = str(secrets_file)
+
+    # -- running the handlers ---------------------------------------------------------------
+    def invoke(self, function: str, payload: dict[str, Any]) -> Any:
+        """Run a handler as Lambda would, with the function's configured timeout and environment
+        (Chalice's test client would give every function a 3 s context). Its JSON logs and EMF
+        metrics go to the state folder's lambda.log, keeping the console for people."""
+        scoped = self._chalice_config.scope("dev", function)
+        context = LambdaContext(
+            function, memory_size=scoped.lambda_memory_size, max_runtime_ms=scoped.lambda_timeout * 1000
+        )
+        saved = dict(os.environ)
+        os.environ.update(scoped.environment_variables)
+        self.invocations += 1
+        try:
+            with redirect_stdout(self._log):
+                result = self.app.handler_map[function](payload, context)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+            self._log.flush()
+        return result
+
+    def poll(self) -> dict[str, Any]:
+        return self.invoke("poll_sources", _schedule_event())  # type: ignore[no-any-return]
+
+    def housekeeping(self) -> dict[str, Any]:
+        return self.invoke("housekeeping", _schedule_event())  # type: ignore[no-any-return]
+
+    def pump_once(self) -> int:
+        """Receive one batch per lane (urgent first), run the consumer, delete what succeeded."""
+        sqs = boto3.client("sqs")
+        handled = 0
+        for lane, function in LANES.items():
+            url = self.resources.queue_urls[lane]
+            messages = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not messages:
+                continue
+            response = self.invoke(function, sqs_event(messages, self.resources.queue_arns[lane]))
+            failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
+            done = [m for m in messages if m["MessageId"] not in failed]
+            for start in range(0, len(done), 10):
+                sqs.delete_message_batch(
+                    QueueUrl=url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                        for i, m in enumerate(done[start : start + 10])
+                    ],
+                )
+            handled += len(messages)
+        return handled
+
+    def drain(self, timeout: float = 30.0) -> int:
+        """Pump until both lanes are empty (messages waiting on a retry delay are not waited for)."""
+        deadline = time.monotonic() + timeout
+        total = 0
+        while time.monotonic() < deadline:
+            handled = self.pump_once()
+            total += handled
+            if not handled:
+                return total
+        return total
+
+    # -- serving -----------------------------------------------------------------------------
+    def _serve_api(self) -> None:
+        from chalice.config import Config
+        from chalice.local import LocalDevServer
+
+        server = LocalDevServer(
+            self.app, Config.create(project_dir=str(ROOT), chalice_stage="dev"), "127.0.0.1", self.api_port
+        )
+        self._api = server
+        host, port = server.server.server_address[:2]
+        self.api_url = f"http://{host!s}:{port}"
+        threading.Thread(target=server.server.serve_forever, name="local-api", daemon=True).start()
+
+
+@contextmanager
+def local_stack(config_path: Path, **options: Any) -> Iterator[LocalStack]:
+    stack = LocalStack(config_path, **options)
+    try:
+        yield stack.start()
+    finally:
+        stack.stop()
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """An SQS event as Lambda delivers it, one record per received message (unique ids)."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": os.environ.get("AWS_DEFAULT_REGION", "eu-south-1"),
+            }
+            for m in messages
+        ]
+    }
+
+
+def _schedule_event() -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / "schedule.json").read_text(encoding="utf-8"))
+    event["id"] = str(uuid.uuid4())
+    event["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return event
+
+
+def _user_secrets() -> dict[str, str]:
+    """The operator's own git-ignored secrets file (real tokens), if any."""
+    path = Path(os.environ.get("BANDITORE_SECRETS_FILE", ROOT / ".secrets.local.yaml"))
+    if not path.is_file():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def _resolves(ref: str, secrets: dict[str, str]) -> bool:
+    if ref in secrets:
+        return True
+    scheme, _, name = ref.partition(":")
+    return scheme == "env" and bool(os.environ.get(name))
+
+
+def save_table(path: Path, table: str) -> None:
+    """Dev-only snapshot of the whole table (a Scan is fine here; it never runs in Lambda)."""
+    client = boto3.client("dynamodb")
+    items = [
+        item for page in client.get_paginator("scan").paginate(TableName=table) for item in page["Items"]
+    ]
+    path.write_text(json.dumps(items), encoding="utf-8")
+
+
+def restore_table(path: Path, table: str) -> None:
+    if not path.is_file():
+        return
+    client = boto3.client("dynamodb")
+    items = json.loads(path.read_text(encoding="utf-8"))
+    for start in range(0, len(items), 25):
+        request = {table: [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]}
+        while request:
+            request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
