@@ -159,7 +159,7 @@ def _measure(stack: LocalStack, feed_file: Path, items: list[tuple[int, datetime
         with calls.measure() as published:
             handled, drained = _timed(stack.drain)
         latencies.append(time.perf_counter() - start)
-        if result["sources"][0]["new"] != 1 or handled != 2:  # noqa: PLR2004 (1 item, 2 channels)
+        if result["sources"][0]["new"] != 1 or handled != 2:  # 1 item, 2 channels
             raise RuntimeError(f"benchmark run went wrong: {result} / {handled} messages")
         poll_seconds.append(seconds)
         publish_seconds.append(drained / 2)

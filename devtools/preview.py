@@ -31,16 +31,20 @@ from chalicelib.sources.fetch import fetch_feed
 SCHEMA = "banditore.preview/1"
 MAX_PREVIEW_BYTES = 20_000_000
 # Rendering needs no token: these references are never resolved.
-_NO_TOKEN = "env:PREVIEW_NEVER_RESOLVED"
+_NO_TOKEN = "env:PREVIEW_NEVER_RESOLVED"  # noqa: S105 (a reference, not a secret)
 _DEFAULT_CHANNELS: list[tuple[str | None, TelegramChannel | MastodonChannel]] = [
     (None, TelegramChannel(id="telegram", platform="telegram", chat="@anteprima", token=_NO_TOKEN)),
     (
         None,
         MastodonChannel.model_validate(
-            {"id": "mastodon", "platform": "mastodon", "instance": "https://mastodon.example", "token": _NO_TOKEN}
+            {
+                "id": "mastodon",
+                "platform": "mastodon",
+                "instance": "https://mastodon.invalid",
+                "token": _NO_TOKEN,
+            }
         ),
     ),
-]
 ]
 
 

@@ -20,6 +20,7 @@ class RenderedPost:
     limit: int
     truncated: bool
     parse_mode: str | None = None  # "HTML" for Telegram
+    link: str | None = None  # the announcement's link, for platforms that preview or embed it apart
 
 
 @dataclass(frozen=True)
