@@ -24,9 +24,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
+import requests
 import yaml
 from chalice.local import LambdaContext
 
+from chalicelib import secrets
 from devtools import aws_local
 from devtools.feeds import SampleFeedServer
 from devtools.sandbox import Sandbox
@@ -49,6 +51,7 @@ class LocalStack:
     def __post_init__(self) -> None:
         self._saved_env = dict(os.environ)
         self._moto: Any = None
+        self.resources: aws_local.LocalResources | None = None
         self.sandbox = Sandbox()
         self.feeds = SampleFeedServer(self.feeds_dir)
         self._api: Any = None
@@ -58,8 +61,11 @@ class LocalStack:
 
     # -- life cycle ---------------------------------------------------------------------------
     def start(self, *, serve_api: bool = False) -> LocalStack:
+        _forget_process_state()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._moto = aws_local.start_moto()
+        # moto keeps its state per process, shared by every server started in it: start empty.
+        requests.post(f"{self._moto.url}/moto-api/reset", timeout=10).raise_for_status()
         os.environ.update(
             AWS_ENDPOINT_URL=self._moto.url,
             AWS_ACCESS_KEY_ID="local",
@@ -87,7 +93,8 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
-        if self.persist and self._moto is not None:
+        """Stop whatever was started (also after a failed start) and restore the environment."""
+        if self.persist and self.resources is not None:
             save_table(self.state_file, self.resources.table_name)
         if self._api is not None:
             self._api.shutdown()
@@ -217,6 +224,18 @@ def local_stack(config_path: Path, **options: Any) -> Iterator[LocalStack]:
         yield stack.start()
     finally:
         stack.stop()
+
+
+def _forget_process_state() -> None:
+    """A Lambda container serves one deployment for its whole life, so the runtime caches clients,
+    the config and secrets per process. The local stack may start several deployments in one
+    process (tests, benchmarks), each with its own moto endpoint and config: start each clean."""
+    from chalicelib.config import loader
+    from chalicelib.publishing import lanes
+    from chalicelib.storage import dynamo
+
+    for cached in (dynamo.client, lanes._sqs, loader._cached, secrets._read_local_file):
+        cached.cache_clear()
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:

@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from chalice.app import SQSEvent
@@ -25,7 +24,6 @@ from chalicelib.channels.base import PermanentError, PostResult, RateLimited, Re
 from chalicelib.channels.registry import adapter_for
 from chalicelib.clock import utcnow
 from chalicelib.config.loader import current_config
-from chalicelib.http import new_session
 from chalicelib.observability import logger
 from chalicelib.publishing.lanes import DeliveryMessage, delay_message
 from chalicelib.secrets import SecretError
@@ -60,11 +58,6 @@ class _Invocation:
     def running_out(self) -> bool:
         remaining = getattr(self.context, "get_remaining_time_in_millis", None)
         return bool(remaining and remaining() < SAFETY_MARGIN_MS)
-
-
-@functools.cache
-def _session() -> requests.Session:
-    return new_session()
 
 
 def handle_batch(event: SQSEvent) -> dict[str, Any]:
@@ -154,7 +147,7 @@ def _post(delivery: Delivery) -> PostResult:
     announcement = get_announcement(delivery.tenant, delivery.announcement_id)
     if announcement is None:
         raise PermanentError("announcement not found", reason="announcement_missing")
-    adapter = adapter_for(channel, session=_session())
+    adapter = adapter_for(channel)
     try:
         return adapter.publish(adapter.render(announcement), idempotency_key=delivery.idempotency_key)
     except SecretError as error:
