@@ -4,9 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export AWS_DEFAULT_REGION ?= eu-south-1
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
-export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+# jsii silences its Node end-of-life banner only when told the major version it should ignore.
+NODE_MAJOR := $(shell node -p "process.versions.node.split('.')[0]" 2>/dev/null)
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := $(NODE_MAJOR)
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := $(NODE_MAJOR)
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := $(NODE_MAJOR)
 
 .PHONY: install run demo test lint typecheck unit synth bench clean
 
@@ -45,4 +47,4 @@ bench: install
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf cdk.out .bench .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out .bench .pytest_cache .mypy_cache .ruff_cache .chalice/deployments

@@ -13,7 +13,8 @@ def utcnow() -> datetime:
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
+    """Milliseconds, fixed width: these strings are compared and sorted as DynamoDB keys."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def parse_iso(text: str) -> datetime:

@@ -4,6 +4,8 @@ Metric and dimension names are part of the contract with infra/ (alarms must mat
 so they are constants here and imported there.
 """
 
+import warnings
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
@@ -48,3 +50,8 @@ def count(name: str, value: float = 1, **breakdown: str) -> None:
 
 def seconds(name: str, value: float) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=value)
+
+
+# Invocations with nothing to count (a poll where no source was due, a health check) are normal
+# here; Powertools would warn on each of them.
+warnings.filterwarnings("ignore", message="No application metrics to publish")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import time
 import uuid
@@ -24,7 +25,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
-import requests
 import yaml
 from chalice.local import LambdaContext
 
@@ -63,9 +63,7 @@ class LocalStack:
     def start(self, *, serve_api: bool = False) -> LocalStack:
         _forget_process_state()
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self._moto = aws_local.start_moto()
-        # moto keeps its state per process, shared by every server started in it: start empty.
-        requests.post(f"{self._moto.url}/moto-api/reset", timeout=10).raise_for_status()
+        self._moto = aws_local.start_moto()  # empty, even if an earlier stack ran in this process
         os.environ.update(
             AWS_ENDPOINT_URL=self._moto.url,
             AWS_ACCESS_KEY_ID="local",
@@ -84,9 +82,11 @@ class LocalStack:
 
         self._chalice_config = CLIFactory(str(ROOT)).create_config_obj(chalice_stage_name="dev")
         self._log = (self.state_dir / "lambda.log").open("a", encoding="utf-8")
-        with redirect_stdout(self._log):  # Powertools binds its log stream when first imported
-            import app
+        import app
+        from chalicelib.observability import logger
 
+        # The Logger is created once per process; point it at this stack's log file.
+        logger.registered_handler.setStream(self._log)
         self.app = app.app
         if serve_api:
             self._serve_api()
@@ -102,7 +102,11 @@ class LocalStack:
         self.feeds.stop()
         if self._moto is not None:
             self._moto.stop()
-        # The log file stays open: Powertools' handler keeps writing to it in this process.
+        if self._log is not None:
+            from chalicelib.observability import logger
+
+            logger.registered_handler.setStream(sys.stdout)
+            self._log.close()
         os.environ.clear()
         os.environ.update(self._saved_env)
 
@@ -115,7 +119,8 @@ class LocalStack:
         """Point sample feeds at the local feed server and every channel whose token does not
         resolve locally at the sandbox; everything else is the operator's config as written."""
         raw = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
-        secrets = dict(_user_secrets())
+        user_secrets = _user_secrets()
+        secrets = dict(user_secrets)
         self.sandboxed = []
         for tenant in raw.get("tenants", []):
             for source in tenant.get("sources", []):
@@ -124,9 +129,9 @@ class LocalStack:
                     source["url"] = self.feeds.url + parts.path
             for channel in tenant.get("channels", []):
                 ref = str(channel.get("token", ""))
-                if _resolves(ref, secrets):
+                if _resolves(ref, user_secrets):
                     continue
-                secrets[ref] = f"sandbox-{tenant['id']}-{channel['id']}"
+                secrets.setdefault(ref, f"sandbox-{tenant['id']}-{channel['id']}")
                 self.sandboxed.append(f"{tenant['id']}/{channel['id']}")
                 if channel.get("platform") == "telegram":
                     channel["api_base"] = self.sandbox.telegram_api_base

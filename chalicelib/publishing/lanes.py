@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from chalicelib import settings
 from chalicelib.storage.deliveries import Delivery, Lane
 
 _SEND_BATCH = 10
+MAX_SQS_DELAY_SECONDS = 900
 _MAX_BODY = 1024
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_T")
 
@@ -49,17 +51,26 @@ class DeliveryMessage:
             raise BadMessage("message body is not JSON") from None
         if not isinstance(data, dict) or data.get("v") != 1:
             raise BadMessage("unknown message version")
-        fields = [data.get(name) for name in ("tenant", "announcement", "channel")]
-        if not all(isinstance(f, str) and f and set(f) <= _ID_CHARS for f in fields):
-            raise BadMessage("tenant, announcement and channel must be identifiers")
         lane = data.get("lane")
         if lane not in ("normal", "urgent"):
             raise BadMessage("lane must be normal or urgent")
-        return cls(tenant=fields[0], announcement_id=fields[1], channel=fields[2], lane=lane)
+        return cls(
+            tenant=_identifier(data, "tenant"),
+            announcement_id=_identifier(data, "announcement"),
+            channel=_identifier(data, "channel"),
+            lane=lane,
+        )
 
     @classmethod
     def of(cls, delivery: Delivery) -> DeliveryMessage:
         return cls(delivery.tenant, delivery.announcement_id, delivery.channel, delivery.lane)
+
+
+def _identifier(data: dict[str, Any], name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value or not set(value) <= _ID_CHARS:
+        raise BadMessage(f"{name} must be an identifier")
+    return value
 
 
 @functools.cache
@@ -94,10 +105,19 @@ def enqueue(deliveries: Sequence[Delivery]) -> list[Delivery]:
     return accepted
 
 
+def requeue(message: DeliveryMessage, seconds: float) -> None:
+    """Queue a fresh copy of a message, delivered after `seconds` (at most 15 minutes)."""
+    _sqs().send_message(
+        QueueUrl=queue_url(message.lane),
+        MessageBody=message.to_json(),
+        DelaySeconds=max(0, min(math.ceil(seconds), MAX_SQS_DELAY_SECONDS)),
+    )
+
+
 def delay_message(lane: Lane, receipt_handle: str, seconds: float) -> None:
     """Hide a message for `seconds` (a platform's Retry-After) instead of the default visibility."""
     _sqs().change_message_visibility(
         QueueUrl=queue_url(lane),
         ReceiptHandle=receipt_handle,
-        VisibilityTimeout=max(0, min(int(seconds + 0.999), 43_200)),
+        VisibilityTimeout=max(0, min(math.ceil(seconds), 43_200)),
     )

@@ -25,7 +25,7 @@ from chalicelib.channels.registry import adapter_for
 from chalicelib.clock import utcnow
 from chalicelib.config.loader import current_config
 from chalicelib.observability import logger
-from chalicelib.publishing.lanes import DeliveryMessage, delay_message
+from chalicelib.publishing.lanes import MAX_SQS_DELAY_SECONDS, DeliveryMessage, delay_message, requeue
 from chalicelib.secrets import SecretError
 from chalicelib.storage import deliveries as store
 from chalicelib.storage.announcements import get_announcement
@@ -62,38 +62,55 @@ class _Invocation:
 
 def handle_batch(event: SQSEvent) -> dict[str, Any]:
     invocation = _Invocation(context=event.context)
-    return process_partial_response(
+    response = process_partial_response(
         event=event.to_dict(),
         record_handler=functools.partial(publish_record, invocation),
-        processor=BatchProcessor(event_type=EventType.SQS),
-        context=event.context,
+        # A batch where every record failed is still a partial answer, not a function error: the
+        # failures are already recorded per delivery, and an error would only trip the alarm.
+        processor=BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False),
+        context=event.context,  # type: ignore[arg-type]  # Chalice's context is Lambda's own object
     )
+    return dict(response)
 
 
 def publish_record(invocation: _Invocation, record: SQSRecord) -> None:
     message = DeliveryMessage.parse(record.body)
     logger.append_keys(tenant=message.tenant, announcement=message.announcement_id, channel=message.channel)
     if invocation.running_out():
-        delay_message(message.lane, record.receipt_handle, 0)
-        raise RetryLater("invocation about to time out")
+        return _come_back(message, record, 0, "invocation about to time out")
     pause = invocation.pause_left(message)
     if pause:
-        delay_message(message.lane, record.receipt_handle, pause)
-        raise RetryLater(f"channel rate limited for {pause:.0f}s more")
+        return _come_back(message, record, pause, "channel rate limited")
 
-    claim = store.claim_delivery(message.tenant, message.announcement_id, message.channel, utcnow())
-    if claim.outcome is ClaimOutcome.BUSY:
-        raise RetryLater("another worker holds this delivery")
+    now = utcnow()
+    claim = store.claim_delivery(message.tenant, message.announcement_id, message.channel, now)
+    if claim.outcome is ClaimOutcome.BUSY and claim.delivery is not None:
+        # Come back when the other worker's lease ends: it has posted and recorded by then, or died.
+        lease_left = claim.delivery.lease_until - now if claim.delivery.lease_until else store.lease()
+        return _come_back(message, record, lease_left.total_seconds() + 1, "another worker holds it")
     if claim.outcome is not ClaimOutcome.CLAIMED or claim.delivery is None:
         logger.info("Delivery needs no work", extra={"outcome": claim.outcome.value})
-        return
+        return None
     delivery = claim.delivery
     if claim.outcome_unknown:
         # The last worker died mid-call. Platforms with idempotency dedupe the retry; others may
         # show the post twice. Counted so the rate of such retries is visible.
         logger.warning("Retrying a delivery whose previous attempt has an unknown outcome")
         obs.count(obs.UNCERTAIN_RETRIES, platform=delivery.platform)
-    _attempt(invocation, message, record, delivery)
+    return _attempt(invocation, message, record, delivery)
+
+
+def _come_back(message: DeliveryMessage, record: SQSRecord, seconds: float, why: str) -> None:
+    """Postpone a delivery that was not attempted. It must not use up one of the message's
+    receives (the DLQ is for deliveries that fail, not for ones that waited), so a fresh copy is
+    queued with a delay and this record succeeds; past SQS's 15-minute delay limit the record is
+    hidden instead and does count."""
+    if seconds <= MAX_SQS_DELAY_SECONDS:
+        requeue(message, seconds)
+        logger.info("Delivery postponed", extra={"why": why, "retry_in_s": round(seconds)})
+        return
+    delay_message(message.lane, record.receipt_handle, seconds)
+    raise RetryLater(why)
 
 
 def _attempt(
@@ -104,21 +121,24 @@ def _attempt(
     except RetryableError as error:
         wait = error.retry_after if error.retry_after is not None else _backoff(delivery.attempts)
         store.release_delivery(delivery, error.reason, str(error), utcnow())
-        if isinstance(error, RateLimited):
-            invocation.pause(message, wait)
-        delay_message(message.lane, record.receipt_handle, wait)
         obs.count(obs.PUBLISH_RETRIES, platform=delivery.platform, reason=error.reason)
         logger.warning("Delivery will be retried", extra={"reason": error.reason, "retry_in_s": round(wait)})
+        if isinstance(error, RateLimited):
+            # The platform asked to wait: that is not a failure of this delivery.
+            invocation.pause(message, wait)
+            return _come_back(message, record, wait, error.reason)
+        delay_message(message.lane, record.receipt_handle, wait)
         raise RetryLater(error.reason) from None
     except PermanentError as error:
         store.fail_delivery(delivery, error.reason, str(error), utcnow())
         obs.count(obs.PUBLISH_FAILURES, platform=delivery.platform, reason=error.reason)
         logger.error("Delivery failed permanently", extra={"reason": error.reason, "error": str(error)})
-        return
+        return None
     except Exception:
         store.release_delivery(delivery, "internal", "unexpected error (see logs)", utcnow())
         raise
     _record(delivery, result)
+    return None
 
 
 def _record(delivery: Delivery, result: PostResult) -> None:

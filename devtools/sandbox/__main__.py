@@ -1,0 +1,31 @@
+"""Run the platform sandbox on its own: `python -m devtools.sandbox [--port 8025] [--real-limits]`."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+
+from devtools.sandbox.server import Sandbox
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description="Telegram e Mastodon finti su 127.0.0.1, per provare Banditore."
+    )
+    parser.add_argument("--port", type=int, default=8025, help="porta (0: una libera)")
+    parser.add_argument(
+        "--real-limits", action="store_true", help="applica i limiti di frequenza delle piattaforme vere"
+    )
+    args = parser.parse_args(argv)
+    with Sandbox(port=args.port, enforce_rate_limits=args.real_limits) as sandbox:
+        print(f"Sandbox in ascolto su {sandbox.url}/ (Ctrl-C per fermarla)")
+        print(f"  api_base dei canali Telegram: {sandbox.telegram_api_base}")
+        print(f"  instance dei canali Mastodon: {sandbox.mastodon_instance}")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("Sandbox fermata.")
+
+
+if __name__ == "__main__":
+    main()

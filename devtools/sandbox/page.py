@@ -1,0 +1,83 @@
+"""The sandbox's home page: what was posted on each platform, newest first, for people (in Italian)."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from devtools.sandbox.state import Post
+
+_ROME = ZoneInfo("Europe/Rome")
+_TITLES = {"telegram": "Telegram", "mastodon": "Mastodon"}
+_TARGETS = {"telegram": "Chat", "mastodon": "Account"}
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; padding: 0 1rem; }
+table { border-collapse: collapse; width: 100%; margin-bottom: 2rem; }
+th, td { border-bottom: 1px solid #ddd; padding: .5rem; text-align: left; vertical-align: top; }
+pre { white-space: pre-wrap; margin: 0; font: inherit; }
+.nota { color: #555; }
+"""
+
+
+def render_page(posts: list[Post], stats: dict[str, Any], faults: list[dict[str, Any]]) -> str:
+    sections = "".join(
+        _platform_section(platform, [p for p in posts if p.platform == platform]) for platform in _TITLES
+    )
+    requests = sum(sum(endpoints.values()) for endpoints in stats["requests"].values())
+    return f"""<!doctype html>
+<html lang="it">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="refresh" content="5">
+<title>Sandbox delle piattaforme · Banditore</title>
+<style>{_STYLE}</style>
+</head>
+<body>
+<h1>Sandbox delle piattaforme</h1>
+<p class="nota">Telegram e Mastodon finti, su questo computer: qui finisce ciò che Banditore pubblica quando
+un canale non ha un token reale. Nessun messaggio esce da qui. Richieste ricevute: {requests}.
+La pagina si aggiorna da sola ogni 5 secondi.</p>
+{sections}
+<h2>Guasti simulati attivi</h2>
+{_faults_list(faults)}
+</body>
+</html>
+"""
+
+
+def _platform_section(platform: str, posts: list[Post]) -> str:
+    title = f"<h2>{_TITLES[platform]} ({len(posts)} {'messaggio' if len(posts) == 1 else 'messaggi'})</h2>"
+    if not posts:
+        return title + '<p class="nota">Nessun messaggio pubblicato.</p>'
+    rows = "".join(_row(post) for post in reversed(posts))
+    header = f"<tr><th>Quando</th><th>{_TARGETS[platform]}</th><th>Testo inviato</th><th>Link</th></tr>"
+    return f"{title}<table>{header}{rows}</table>"
+
+
+def _row(post: Post) -> str:
+    when = post.time.astimezone(_ROME).strftime("%d/%m/%Y %H:%M:%S")
+    link = f'<a href="{escape(post.url)}">apri</a>' if post.url else "—"
+    # Mastodon status URLs lead here (ids are unique there; Telegram's only within a chat).
+    anchor = f' id="mastodon-{escape(post.id)}"' if post.platform == "mastodon" else ""
+    return (
+        f"<tr{anchor}><td>{when}</td><td>{escape(post.target)}</td>"
+        f"<td><pre>{escape(post.text)}</pre></td><td>{link}</td></tr>"
+    )
+
+
+def _faults_list(faults: list[dict[str, Any]]) -> str:
+    if not faults:
+        return '<p class="nota">Nessun guasto simulato.</p>'
+    items = "".join(
+        f"<li>{escape(f['platform'])}: {escape(f['kind'])} "
+        f"({escape(_how_often(f))}, già scattato {f['fired']} volte)</li>"
+        for f in faults
+    )
+    return f"<ul>{items}</ul>"
+
+
+def _how_often(fault: dict[str, Any]) -> str:
+    if fault["rate"] is not None:
+        return f"{fault['rate']:.0%} delle chiamate a {fault['endpoint']}"
+    return f"ancora {fault['count'] - fault['fired']} chiamate a {fault['endpoint']}"

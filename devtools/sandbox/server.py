@@ -1,0 +1,278 @@
+"""The sandbox: one ThreadingHTTPServer on loopback serving the Telegram and Mastodon fakes, the control
+API under /_sandbox/ and the page at /; started and stopped in-process."""
+
+from __future__ import annotations
+
+import json
+import re
+import socketserver
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from devtools.sandbox import mastodon, telegram
+from devtools.sandbox.faults import Fault, FaultError
+from devtools.sandbox.mastodon import MastodonFake
+from devtools.sandbox.page import render_page
+from devtools.sandbox.state import SandboxState
+from devtools.sandbox.telegram import TelegramFake
+from devtools.sandbox.wire import Reply, Request, html_reply, json_reply
+
+_TELEGRAM_PATH = re.compile(r"/telegram/bot([^/]+)/([A-Za-z]+)")
+_MASTODON_STATUS_PAGE = re.compile(r"/mastodon/@[^/]+/(\d+)")
+
+
+class Sandbox:
+    """Contract fakes of Telegram and Mastodon on 127.0.0.1 (port 0: a free one).
+
+        with Sandbox() as sandbox:
+            channel.api_base = sandbox.telegram_api_base      # .../telegram
+            channel.instance = sandbox.mastodon_instance      # .../mastodon
+            sandbox.inject("mastodon", "rate_limit", count=2, retry_after=30)
+
+    Any token is accepted unless revoked with `revoke_token`. Faults can also be set over HTTP:
+    POST /_sandbox/faults with the same fields as `inject` (see faults.Fault)."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, enforce_rate_limits: bool = False) -> None:
+        self.state = SandboxState(enforce_rate_limits=enforce_rate_limits)
+        self.telegram = TelegramFake(self.state)
+        self.mastodon = MastodonFake(self.state, lambda: self.url)
+        self._address = (host, port)
+        self._server: _Server | None = None
+        self._stopping = threading.Event()
+
+    # -- life cycle -----------------------------------------------------------------------------
+    def start(self) -> Sandbox:
+        if self._server is None:
+            self._stopping.clear()
+            self._server = _Server(self._address, _Handler, self)
+            threading.Thread(
+                target=self._server.serve_forever, args=(0.05,), name="sandbox", daemon=True
+            ).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._stopping.set()  # wakes delayed answers, which then drop their connection
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not running: call start() first")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def telegram_api_base(self) -> str:
+        return f"{self.url}/telegram"
+
+    @property
+    def mastodon_instance(self) -> str:
+        return f"{self.url}/mastodon"
+
+    # -- control --------------------------------------------------------------------------------
+    def inject(self, platform: str, kind: str, **options: Any) -> Fault:
+        """Make calls fail: `count=N` (the next N) or `rate=0.3, seed=7`; `endpoint`, `delay`,
+        `retry_after` as in faults.Fault."""
+        return self.state.faults.add(Fault(platform=platform, kind=kind, **options))
+
+    def clear_faults(self) -> None:
+        self.state.faults.clear()
+
+    def revoke_token(self, platform: str, token: str) -> None:
+        """From now on the platform answers this token with 401."""
+        self.state.revoke(platform, token)
+
+    def set_mastodon_limits(self, *, max_characters: int, characters_reserved_per_url: int = 23) -> None:
+        self.mastodon.max_characters = max_characters
+        self.mastodon.characters_reserved_per_url = characters_reserved_per_url
+
+    def posts(self, platform: str | None = None) -> list[dict[str, Any]]:
+        return [post.to_json() for post in self.state.posts(platform)]
+
+    def stats(self) -> dict[str, Any]:
+        return self.state.stats()
+
+    def reset(self) -> None:
+        """Forget posts, counts, faults, revoked tokens and limit changes."""
+        self.state.reset()
+        self.telegram.reset()
+        self.mastodon.reset()
+        self.set_mastodon_limits(max_characters=500)
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep unless the sandbox stops meanwhile; True when it is stopping."""
+        return self._stopping.wait(seconds)
+
+    # -- requests -------------------------------------------------------------------------------
+    def handle(self, request: Request) -> Reply:
+        path = request.path
+        if path == "/" and request.method == "GET":
+            return html_reply(200, render_page(self.state.posts(), self.stats(), self.state.faults.to_json()))
+        if path.startswith("/_sandbox/"):
+            return self._control(request)
+        if path.startswith("/telegram/"):
+            return self._telegram(request)
+        if path.startswith("/mastodon/"):
+            return self._mastodon(request)
+        return json_reply(404, {"error": f"nothing at {path}"})
+
+    def _telegram(self, request: Request) -> Reply:
+        match = _TELEGRAM_PATH.fullmatch(request.path)
+        if match is None or match.group(2) != "sendMessage":
+            self.state.count_request("telegram", match.group(2) if match else "other")
+            return telegram.error(404, "Not Found")
+        token = match.group(1)
+        return self._platform_call(
+            "telegram",
+            "sendMessage",
+            lambda: self.telegram.send_message(request, token),
+            self.telegram.fault_reply,
+        )
+
+    def _mastodon(self, request: Request) -> Reply:
+        route = (request.method, request.path.removeprefix("/mastodon"))
+        if route == ("GET", "/api/v2/instance"):
+            return self._platform_call(
+                "mastodon", "instance", self.mastodon.instance, self.mastodon.fault_reply
+            )
+        if route == ("POST", "/api/v1/statuses"):
+            post_status = lambda: self.mastodon.post_status(request)  # noqa: E731
+            return self._platform_call("mastodon", "statuses", post_status, self.mastodon.fault_reply)
+        status_page = _MASTODON_STATUS_PAGE.fullmatch(request.path)
+        if request.method == "GET" and status_page:
+            # A status URL opens the sandbox page at that status.
+            return Reply(
+                302, content_type="text/plain", headers={"Location": f"/#mastodon-{status_page.group(1)}"}
+            )
+        self.state.count_request("mastodon", "other")
+        return mastodon.error(404, "Record not found")
+
+    def _platform_call(
+        self, platform: str, endpoint: str, answer: Callable[[], Reply], fault_reply: Callable[[Fault], Reply]
+    ) -> Reply:
+        self.state.count_request(platform, endpoint)
+        fault = self.state.faults.strike(platform, endpoint)
+        if fault is None:
+            return answer()
+        self.state.count_fault(fault)
+        if fault.kind != "hang_after_commit":
+            return fault_reply(fault)
+        reply = answer()  # the platform acts, then its answer is late: the client may die meanwhile
+        reply.delay = fault.delay
+        return reply
+
+    def _control(self, request: Request) -> Reply:
+        routes: dict[tuple[str, str], Callable[[], Reply]] = {
+            ("GET", "posts"): lambda: json_reply(200, self.posts(_first(request.query.get("platform")))),
+            ("GET", "stats"): lambda: json_reply(200, self.stats()),
+            ("GET", "faults"): lambda: json_reply(200, self.state.faults.to_json()),
+            ("POST", "faults"): lambda: self._add_faults(request),
+            ("DELETE", "faults"): lambda: self._done(self.clear_faults),
+            ("POST", "reset"): lambda: self._done(self.reset),
+            ("POST", "revoke"): lambda: self._revoke(request),
+        }
+        action = routes.get((request.method, request.path.removeprefix("/_sandbox/")))
+        if action is None:
+            return json_reply(404, {"error": f"no sandbox route {request.method} {request.path}"})
+        return action()
+
+    def _add_faults(self, request: Request) -> Reply:
+        """One fault object or a list of them."""
+        try:
+            data = json.loads(request.body or b"null")
+            faults = [Fault.from_json(item) for item in (data if isinstance(data, list) else [data])]
+        except (ValueError, FaultError) as exc:
+            return json_reply(400, {"error": str(exc)})
+        for fault in faults:
+            self.state.faults.add(fault)
+        return json_reply(201, {"faults": self.state.faults.to_json()})
+
+    def _revoke(self, request: Request) -> Reply:
+        payload = request.payload() or {}
+        platform, token = payload.get("platform"), payload.get("token")
+        if not isinstance(platform, str) or not isinstance(token, str) or not token:
+            return json_reply(400, {"error": "give platform and token"})
+        self.revoke_token(platform, token)
+        return json_reply(200, {"revoked": platform})
+
+    @staticmethod
+    def _done(action: Callable[[], None]) -> Reply:
+        action()
+        return json_reply(200, {"ok": True})
+
+
+def _first(values: list[str] | None) -> str | None:
+    return values[0] if values else None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a delayed answer never keeps the process alive
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], sandbox: Sandbox
+    ) -> None:
+        self.sandbox = sandbox
+        super().__init__(address, handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves the host's FQDN, a DNS query that can hang without a network.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the real APIs: benchmarks reuse connections
+    server: _Server
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: request lines carry Telegram tokens; /_sandbox/stats and the page say what happened."""
+
+    def _serve(self) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        request = Request(
+            method=self.command,
+            path=parts.path,
+            headers={name.lower(): value for name, value in self.headers.items()},
+            body=self.rfile.read(length) if length else b"",
+            query=parse_qs(parts.query),
+        )
+        reply = self.server.sandbox.handle(request)
+        if reply.delay and self.server.sandbox.wait(reply.delay):
+            self.close_connection = True  # stopping: drop the late answer
+            return
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(reply.body)))
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(reply.body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client stopped waiting (a timeout)

@@ -1,0 +1,226 @@
+"""Telegram Bot API fake: sendMessage with HTML-mode entity parsing, the 4096 limit on the visible
+text (UTF-16 code units) and the Bot API's answer shapes, as written down in platforms.md."""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+import time
+import zlib
+from collections import defaultdict, deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from devtools.sandbox.faults import Fault
+from devtools.sandbox.state import Post, SandboxState
+from devtools.sandbox.wire import Reply, Request, json_reply, malformed_reply, timeout_reply
+
+MESSAGE_LIMIT = 4096
+# "≤20 msg/min to one channel": enforced only when the sandbox is asked for real limits.
+CHAT_WINDOW_SECONDS = 60
+CHAT_MESSAGES_PER_WINDOW = 20
+TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a", "code", "pre"}
+TAGS |= {"blockquote", "tg-emoji"}
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)(\s[^<>]*)?>")
+_ENTITY = re.compile(r"&(?:lt|gt|amp|quot|#[0-9]+|#x[0-9A-Fa-f]+);")
+_PLAIN_MODES = {"", "markdown", "markdownv2"}  # not parsed here: counted as written
+
+
+class EntityParseError(ValueError):
+    """Markup Telegram refuses; the message mimics Telegram's "can't parse entities" details."""
+
+
+def visible_text(markup: str) -> str:
+    """The text Telegram shows for an HTML-mode message. Telegram requires every <, > and & that
+    is not part of a tag or entity to be escaped, and tags to be known and balanced."""
+    shown: list[str] = []
+    open_tags: list[str] = []
+    position = 0
+    while position < len(markup):
+        char = markup[position]
+        if char == "<":
+            position = _read_tag(markup, position, open_tags)
+        elif char == "&":
+            entity = _ENTITY.match(markup, position)
+            if entity is None:
+                raise EntityParseError(
+                    f"Character entity expected at byte offset {_offset(markup, position)}"
+                )
+            shown.append(html.unescape(entity.group()))
+            position = entity.end()
+        elif char == ">":
+            raise EntityParseError(f"Unexpected end of tag at byte offset {_offset(markup, position)}")
+        else:
+            shown.append(char)
+            position += 1
+    if open_tags:
+        raise EntityParseError(f'Can\'t find end tag corresponding to start tag "{open_tags[-1]}"')
+    return "".join(shown)
+
+
+def _read_tag(markup: str, position: int, open_tags: list[str]) -> int:
+    tag = _TAG.match(markup, position)
+    if tag is None:
+        raise EntityParseError(f"Unclosed start tag at byte offset {_offset(markup, position)}")
+    closing, name = tag.group(1) == "/", tag.group(2).lower()
+    if name not in TAGS:
+        kind = "end" if closing else "start"
+        raise EntityParseError(f'Unsupported {kind} tag "{name}" at byte offset {_offset(markup, position)}')
+    if not closing:
+        open_tags.append(name)
+    elif open_tags and open_tags[-1] == name:
+        open_tags.pop()
+    else:
+        raise EntityParseError(
+            f'Unmatched end tag at byte offset {_offset(markup, position)}, found "</{name}>"'
+        )
+    return tag.end()
+
+
+def _offset(text: str, index: int) -> int:
+    return len(text[:index].encode("utf-8"))
+
+
+def utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def error(status: int, description: str, **parameters: Any) -> Reply:
+    body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+    if parameters:
+        body["parameters"] = parameters
+    return json_reply(status, body)
+
+
+def rate_limited(retry_after: int) -> Reply:
+    return error(429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after)
+
+
+class TelegramFake:
+    def __init__(self, state: SandboxState) -> None:
+        self._state = state
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._last_message_id: defaultdict[int, int] = defaultdict(int)
+            self._sent_at: defaultdict[int, deque[float]] = defaultdict(deque)
+
+    def fault_reply(self, fault: Fault) -> Reply:
+        replies: dict[str, Callable[[], Reply]] = {
+            "rate_limit": lambda: rate_limited(fault.retry_after),
+            "server_error": lambda: error(500, "Internal Server Error"),
+            "expired_token": lambda: error(401, "Unauthorized"),
+            "forbidden": lambda: error(403, "Forbidden: bot is not a member of the channel chat"),
+            "malformed": malformed_reply,
+            "timeout": lambda: timeout_reply(fault.delay),
+        }
+        return replies[fault.kind]()
+
+    def send_message(self, request: Request, token: str) -> Reply:
+        if self._state.is_revoked("telegram", token):
+            return error(401, "Unauthorized")
+        payload = request.payload()
+        if payload is None:
+            return error(400, "Bad Request: can't parse request body")
+        try:
+            shown = _shown_text(payload)
+        except _Refusal as refusal:
+            return error(400, f"Bad Request: {refusal}")
+        chat = _chat(str(payload["chat_id"]))
+        if chat is None:
+            return error(400, "Bad Request: chat not found")
+        wait = self._wait_for_chat(chat["id"])
+        if wait:
+            return rate_limited(wait)
+        return self._post(payload, chat, shown)
+
+    def _post(self, payload: dict[str, Any], chat: dict[str, Any], shown: str) -> Reply:
+        with self._lock:
+            self._last_message_id[chat["id"]] += 1
+            message_id = self._last_message_id[chat["id"]]
+        username = chat.get("username")
+        options = {
+            name: payload.get(name) for name in ("parse_mode", "link_preview_options", "disable_notification")
+        }
+        self._state.add_post(
+            Post(
+                platform="telegram",
+                target=str(payload["chat_id"]),
+                id=str(message_id),  # unique per chat only, as on Telegram
+                text=payload["text"],
+                url=f"https://t.me/{username}/{message_id}" if username else None,
+                time=datetime.now(UTC),
+                options={name: value for name, value in options.items() if value is not None},
+            )
+        )
+        message = {
+            "message_id": message_id,
+            "sender_chat": chat,
+            "chat": chat,
+            "date": int(time.time()),
+            "text": shown,
+        }
+        return json_reply(200, {"ok": True, "result": message})
+
+    def _wait_for_chat(self, chat_id: int) -> int:
+        """Seconds to wait before this chat takes another message (0: go), with real limits on."""
+        if not self._state.enforce_rate_limits:
+            return 0
+        now = time.monotonic()
+        with self._lock:
+            sent = self._sent_at[chat_id]
+            while sent and sent[0] <= now - CHAT_WINDOW_SECONDS:
+                sent.popleft()
+            if len(sent) >= CHAT_MESSAGES_PER_WINDOW:
+                return max(1, round(sent[0] + CHAT_WINDOW_SECONDS - now))
+            sent.append(now)
+        return 0
+
+
+class _Refusal(ValueError):
+    """A sendMessage Telegram answers with 400; the message is the description after "Bad Request: "."""
+
+
+def _shown_text(payload: dict[str, Any]) -> str:
+    """The message as Telegram would show it, or _Refusal as Telegram would refuse it."""
+    text, mode = payload.get("text"), payload.get("parse_mode")
+    if payload.get("chat_id") in (None, ""):
+        raise _Refusal("chat_id is empty")
+    if not isinstance(text, str) or not text.strip():
+        raise _Refusal("message text is empty")
+    if (mode or "").lower() not in _PLAIN_MODES | {"html"}:
+        raise _Refusal(f"unsupported parse_mode {mode!r}")
+    try:
+        shown = _visible(text, mode)
+    except EntityParseError as exc:
+        raise _Refusal(f"can't parse entities: {exc}") from None
+    # Telegram trims the message before it measures it.
+    if utf16_units(shown.strip()) > MESSAGE_LIMIT:
+        raise _Refusal("message is too long")
+    return shown
+
+
+def _visible(text: str, mode: str | None) -> str:
+    return visible_text(text) if (mode or "").lower() == "html" else text
+
+
+def _chat(chat_id: str) -> dict[str, Any] | None:
+    """The chat a chat_id names: any @channel exists here, with a stable id; numeric ids are taken as
+    given (a private chat has no username, so no public link)."""
+    if chat_id.startswith("@"):
+        name = chat_id[1:]
+        return {
+            "id": -1_000_000_000_000 - zlib.crc32(name.lower().encode()),
+            "type": "channel",
+            "title": name,
+            "username": name,
+        }
+    if re.fullmatch(r"-?\d{1,20}", chat_id):
+        number = int(chat_id)
+        kind = "channel" if chat_id.startswith("-100") else "group" if number < 0 else "private"
+        return {"id": number, "type": kind, "title": f"Chat {number}"}
+    return None

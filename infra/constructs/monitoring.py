@@ -1,0 +1,150 @@
+"""What ops watches: alarms on every function, both DLQs and Banditore's own metrics, an SNS topic
+they all notify, and a small dashboard.
+
+Banditore's metrics come from Powertools EMF, which always adds the dimension service=banditore:
+an alarm on the same metric name with any other dimension set watches a metric that never gets data.
+Every count alarm treats missing data as not breaching: no failures reported means no failures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from chalice.utils import to_cfn_resource_name
+from constructs import Construct
+
+from chalicelib import observability as obs
+from infra.constructs.queues import Lane
+from infra.resources import ALARM_TOPIC_NAME
+
+PERIOD = Duration.minutes(5)
+# Housekeeping reports StaleSources every 5 minutes; three runs per period means a late run never
+# leaves a period empty. A source is stale only after hours, so 15 minutes costs nothing.
+STALE_PERIOD = Duration.minutes(15)
+
+
+def service_metric(name: str, statistic: str = "Sum", period: Duration = PERIOD) -> cloudwatch.Metric:
+    """One of Banditore's EMF metrics, with exactly the dimension set Powertools emits."""
+    return cloudwatch.Metric(
+        namespace=obs.NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": obs.SERVICE},
+        statistic=statistic,
+        period=period,
+    )
+
+
+# Alarm metrics carry no label: a labelled metric becomes a metric math query in the alarm, harder
+# to read in the console. The dashboard adds labels.
+def lambda_errors(function_name: str) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace="AWS/Lambda",
+        metric_name="Errors",
+        dimensions_map={"FunctionName": function_name},
+        statistic="Sum",
+        period=PERIOD,
+    )
+
+
+def dlq_depth(lane: Lane) -> cloudwatch.Metric:
+    return lane.dlq.metric_approximate_number_of_messages_visible(statistic="Maximum", period=PERIOD)
+
+
+class Monitoring(Construct):
+    """Alarms for `functions` (logical ID -> deployed function name) and `lanes`, and a dashboard."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: Mapping[str, str],
+        lanes: Iterable[Lane],
+        alarm_email: str | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        lanes = list(lanes)
+        # No topic_name: CloudFormation names it, so two deployments can share an account.
+        # Not encrypted: CloudWatch can only publish to a topic whose key policy lets it, which the
+        # AWS managed aws/sns key does not.
+        self.topic = sns.Topic(
+            self, to_cfn_resource_name(ALARM_TOPIC_NAME), display_name="Banditore allarmi", enforce_ssl=True
+        )
+        if alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+        self._action = cloudwatch_actions.SnsAction(self.topic)
+
+        for label, function_name in functions.items():
+            self._alarm(
+                f"{label}Errors",
+                lambda_errors(function_name),
+                f"La funzione {label} ha restituito errori (vedi i suoi log).",
+            )
+        for lane in lanes:
+            self._alarm(
+                f"{to_cfn_resource_name(lane.spec.dlq_name)}Depth",
+                dlq_depth(lane),
+                f"Messaggi nella DLQ {lane.spec.dlq_name}: pubblicazioni abbandonate dopo "
+                f"{lane.spec.max_receive_count} tentativi, da esaminare e rimandare (redrive).",
+            )
+        # PublishFailures counts permanent failures only (retries are PublishRetries): each one is
+        # a post that did not go out, and a comune posts a few dozen times a day, so one is enough.
+        self._alarm(
+            "PublishFailures",
+            service_metric(obs.PUBLISH_FAILURES),
+            "Pubblicazioni fallite in modo definitivo (token scaduto, contenuto rifiutato...).",
+        )
+        self._alarm(
+            "StaleSources",
+            service_metric(obs.FEED_STALE, statistic="Maximum", period=STALE_PERIOD),
+            "Una o più fonti non vengono lette con successo da ore.",
+        )
+        self._dashboard(functions, lanes)
+
+    def _alarm(self, construct_id: str, metric: cloudwatch.Metric, description: str) -> None:
+        alarm = metric.create_alarm(
+            self,
+            construct_id,
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=description,
+        )
+        # OK actions too: whoever was paged learns when it is over.
+        alarm.add_alarm_action(self._action)
+        alarm.add_ok_action(self._action)
+
+    def _dashboard(self, functions: Mapping[str, str], lanes: list[Lane]) -> None:
+        dashboard = cloudwatch.Dashboard(self, "Dashboard")
+        dashboard.add_widgets(
+            _graph(
+                "Pubblicazioni",
+                service_metric(obs.POSTS_PUBLISHED),
+                service_metric(obs.PUBLISH_FAILURES),
+                service_metric(obs.PUBLISH_RETRIES),
+            ),
+            _graph(
+                "Fonti",
+                service_metric(obs.FEED_ERRORS),
+                service_metric(obs.FEED_STALE, statistic="Maximum"),
+            ),
+        )
+        dashboard.add_widgets(
+            _graph(
+                "Messaggi nelle DLQ", *(dlq_depth(lane).with_(label=lane.spec.dlq_name) for lane in lanes)
+            ),
+            _graph(
+                "Errori delle funzioni",
+                *(lambda_errors(name).with_(label=label) for label, name in functions.items()),
+            ),
+        )
+
+
+def _graph(title: str, *metrics: cloudwatch.IMetric) -> cloudwatch.GraphWidget:
+    return cloudwatch.GraphWidget(title=title, left=list(metrics), width=12)

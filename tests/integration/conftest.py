@@ -1,0 +1,87 @@
+"""Fixtures for tests that speak real HTTP to the platform sandbox on loopback."""
+
+from __future__ import annotations
+
+import socket
+import traceback
+from collections.abc import Callable, Iterator
+
+import pytest
+import requests
+
+from chalicelib.announcements import Announcement
+from chalicelib.http import new_session
+from chalicelib.secrets import SECRETS_FILE_ENV
+from devtools.sandbox import Sandbox
+
+
+@pytest.fixture
+def fast_timeout() -> tuple[float, float]:
+    """(connect, read) seconds: short, so timeout tests stay fast, yet ample for loopback on a busy CI."""
+    return (1.0, 0.3)
+
+
+@pytest.fixture
+def slow_answer(fast_timeout: tuple[float, float]) -> float:
+    """Seconds a delayed sandbox answer takes: well past the read timeout."""
+    return fast_timeout[1] * 5
+
+
+@pytest.fixture(scope="session")
+def running_sandbox() -> Iterator[Sandbox]:
+    with Sandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def sandbox(running_sandbox: Sandbox) -> Sandbox:
+    running_sandbox.reset()
+    return running_sandbox
+
+
+@pytest.fixture
+def session() -> Iterator[requests.Session]:
+    http = new_session()
+    yield http
+    http.close()
+
+
+@pytest.fixture
+def no_secrets_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tokens come from env: references only, whatever the developer's shell has set."""
+    monkeypatch.delenv(SECRETS_FILE_ENV, raising=False)
+
+
+@pytest.fixture
+def announcement() -> Announcement:
+    return Announcement(
+        tenant="comune-prova",
+        id="20261122T081500abc",
+        source="notizie",
+        title="Lavori in via Roma: strada chiusa",
+        summary="Da lunedì 24 novembre via Roma è chiusa al traffico per il rifacimento dell'asfalto.",
+        link="https://www.comune.example.it/notizie/lavori-via-roma?utm_source=social&canale=1",
+        categories=("Lavori pubblici", "Viabilità"),
+    )
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A loopback URL where nothing listens: connections are refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def assert_secret_absent() -> Callable[[BaseException, str], None]:
+    """Check that a secret is in no part of an error a log handler or a record could show."""
+
+    def check(error: BaseException, secret: str) -> None:
+        shown = [str(error), repr(error), "".join(traceback.format_exception(error))]
+        assert all(secret not in text for text in shown)
+        assert error.__cause__ is None
+        assert error.__context__ is None
+
+    return check

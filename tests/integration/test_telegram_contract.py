@@ -1,0 +1,251 @@
+"""The Telegram adapter over real HTTP against the sandbox's Bot API fake: answers, errors, secrecy."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+import requests
+
+from chalicelib.announcements import Announcement
+from chalicelib.channels.base import (
+    AuthError,
+    ChannelAdapter,
+    PermanentError,
+    PostResult,
+    PublishError,
+    RateLimited,
+    RenderedPost,
+    RetryableError,
+)
+from chalicelib.channels.registry import adapter_for
+from chalicelib.channels.telegram import TelegramAdapter, _error_for
+from chalicelib.config.models import TelegramChannel
+from devtools.sandbox import Sandbox
+
+TOKEN = "7012345678:AAH-sandbox_Token-0123456789abcdefghi"
+TOKEN_ENV = "BANDITORE_TEST_TELEGRAM_TOKEN"
+
+pytestmark = pytest.mark.usefixtures("no_secrets_file")
+
+
+def _channel(
+    sandbox: Sandbox, *, chat: str = "@comune_prova", api_base: str | None = None
+) -> TelegramChannel:
+    return TelegramChannel(
+        id="telegram",
+        platform="telegram",
+        chat=chat,
+        token=f"env:{TOKEN_ENV}",
+        api_base=api_base or sandbox.telegram_api_base,
+        disable_notification=True,
+    )
+
+
+@pytest.fixture
+def adapter(sandbox: Sandbox, session: requests.Session, monkeypatch: pytest.MonkeyPatch) -> ChannelAdapter:
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    return adapter_for(_channel(sandbox), session=session)
+
+
+@pytest.fixture
+def fast_adapter(
+    sandbox: Sandbox, session: requests.Session, fast_timeout: tuple[float, float]
+) -> TelegramAdapter:
+    return TelegramAdapter(
+        chat="@comune_prova",
+        token=lambda: TOKEN,
+        session=session,
+        api_base=sandbox.telegram_api_base,
+        timeout=fast_timeout,
+    )
+
+
+def _publish(adapter: ChannelAdapter, announcement: Announcement, key: str = "delivery-1") -> PostResult:
+    return adapter.publish(adapter.render(announcement), idempotency_key=key)
+
+
+def test_publish_sends_html_message_and_returns_chat_scoped_id_and_public_link(
+    adapter: ChannelAdapter, announcement: Announcement, sandbox: Sandbox
+) -> None:
+    rendered = adapter.render(announcement)
+    result = adapter.publish(rendered, idempotency_key="delivery-1")
+
+    [post] = sandbox.posts("telegram")
+    assert post["text"] == rendered.text
+    assert post["target"] == "@comune_prova"
+    assert post["options"] == {
+        "parse_mode": "HTML",
+        "link_preview_options": {"url": announcement.link},
+        "disable_notification": True,
+    }
+    chat_id, message_id = result.remote_id.rsplit(":", 1)
+    assert message_id == post["id"] == "1"
+    assert int(chat_id) < 0  # channels have negative ids
+    assert result.url == "https://t.me/comune_prova/1"
+
+
+def test_message_ids_count_per_chat(adapter: ChannelAdapter, announcement: Announcement) -> None:
+    first, second = _publish(adapter, announcement), _publish(adapter, announcement, "delivery-2")
+    assert [first.remote_id.rsplit(":", 1)[1], second.remote_id.rsplit(":", 1)[1]] == ["1", "2"]
+
+
+def test_chat_without_username_has_no_public_link(
+    sandbox: Sandbox, session: requests.Session, monkeypatch: pytest.MonkeyPatch, announcement: Announcement
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    result = _publish(adapter_for(_channel(sandbox, chat="-4242"), session=session), announcement)
+    assert result == PostResult(remote_id="-4242:1", url=None)
+
+
+def test_announcement_without_link_disables_the_preview(
+    adapter: ChannelAdapter, announcement: Announcement, sandbox: Sandbox
+) -> None:
+    no_link = Announcement(tenant="t", id="a", source="s", title=announcement.title, summary="Testo.")
+    _publish(adapter, no_link)
+    assert sandbox.posts("telegram")[0]["options"]["link_preview_options"] == {"is_disabled": True}
+
+
+def test_idempotency_key_is_ignored_so_a_repeat_posts_again(
+    adapter: ChannelAdapter, announcement: Announcement, sandbox: Sandbox
+) -> None:
+    """The documented at-least-once: Telegram cannot recognise a retry."""
+    _publish(adapter, announcement, "same-key")
+    _publish(adapter, announcement, "same-key")
+    assert len(sandbox.posts("telegram")) == 2
+
+
+def test_rate_limit_carries_telegrams_retry_after(
+    adapter: ChannelAdapter, announcement: Announcement, sandbox: Sandbox
+) -> None:
+    sandbox.inject("telegram", "rate_limit", retry_after=7)
+    with pytest.raises(RateLimited) as caught:
+        _publish(adapter, announcement)
+    assert caught.value.retry_after == 7.0
+    assert caught.value.reason == "rate_limited"
+    assert sandbox.posts() == []
+    _publish(adapter, announcement)  # the fault was for one call only
+    assert len(sandbox.posts()) == 1
+
+
+def test_token_revoked_over_the_control_api_is_an_auth_error(
+    adapter: ChannelAdapter, announcement: Announcement, sandbox: Sandbox
+) -> None:
+    answer = requests.post(
+        f"{sandbox.url}/_sandbox/revoke", json={"platform": "telegram", "token": TOKEN}, timeout=5
+    )
+    assert answer.status_code == 200
+    with pytest.raises(AuthError):
+        _publish(adapter, announcement)
+
+
+@pytest.mark.parametrize(
+    ("text", "parse_mode", "description"),
+    [
+        ("<p>Avviso</p>", "HTML", "can't parse entities"),
+        ("Tom & Jerry <3", "HTML", "can't parse entities"),
+        ("a" * 4097, None, "message is too long"),
+    ],
+)
+def test_refused_messages_are_bad_requests(
+    adapter: ChannelAdapter, sandbox: Sandbox, text: str, parse_mode: str | None, description: str
+) -> None:
+    post = RenderedPost(text=text, length=len(text), limit=4096, truncated=False, parse_mode=parse_mode)
+    with pytest.raises(PermanentError) as caught:
+        adapter.publish(post, idempotency_key="delivery-1")
+    assert caught.value.reason == "bad_request"
+    assert description in str(caught.value)
+    assert sandbox.posts() == []
+
+
+def test_visible_text_at_exactly_the_limit_is_accepted(adapter: ChannelAdapter, sandbox: Sandbox) -> None:
+    # 4096 visible UTF-16 units although the markup and the emoji make the string longer.
+    text = "<b>" + "😀" * 2000 + "</b>" + "&amp;" * 96
+    post = RenderedPost(text=text, length=4096, limit=4096, truncated=False, parse_mode="HTML")
+    adapter.publish(post, idempotency_key="delivery-1")
+    assert len(sandbox.posts()) == 1
+
+
+def test_answer_lost_after_commit_makes_the_retry_a_duplicate(
+    fast_adapter: TelegramAdapter, announcement: Announcement, sandbox: Sandbox, slow_answer: float
+) -> None:
+    """The window the module docstring admits: Telegram posted, the answer never arrived."""
+    sandbox.inject("telegram", "hang_after_commit", delay=slow_answer)
+    with pytest.raises(RetryableError):
+        _publish(fast_adapter, announcement)
+    assert len(sandbox.posts()) == 1
+    _publish(fast_adapter, announcement)
+    assert len(sandbox.posts()) == 2
+
+
+def test_token_is_in_no_log_line(
+    adapter: ChannelAdapter, announcement: Announcement, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    _publish(adapter, announcement)
+    assert "/bot***/sendMessage" in caplog.text  # urllib3 did log the request path...
+    assert TOKEN not in caplog.text  # ...without the token
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "family", "reason"),
+    [
+        # "Branch on HTTP status plus parameters" (platforms.md): a wait asked for is a rate limit.
+        (
+            400,
+            {"description": "Bad Request: retry later", "parameters": {"retry_after": 3}},
+            RateLimited,
+            "rate_limited",
+        ),
+        (
+            400,
+            {
+                "description": "Bad Request: group chat was upgraded",
+                "parameters": {"migrate_to_chat_id": -1001},
+            },
+            PermanentError,
+            "chat_migrated",
+        ),
+        (400, {"description": "Bad Request: chat not found"}, PermanentError, "bad_request"),
+        (401, {"description": "Unauthorized"}, AuthError, "auth"),
+        (404, {"description": "Not Found"}, PermanentError, "http_404"),
+        (502, {}, RetryableError, "server_error"),
+    ],
+)
+def test_telegram_answers_beyond_the_sandbox_faults_are_classified(
+    status: int, body: dict[str, Any], family: type[PublishError], reason: str
+) -> None:
+    error = _error_for(status, body, TOKEN)
+    assert (type(error), error.reason) == (family, reason)
+
+
+def test_a_new_chat_id_is_named_so_an_operator_can_fix_the_config() -> None:
+    body = {
+        "description": "Bad Request: group chat was upgraded",
+        "parameters": {"migrate_to_chat_id": -1009},
+    }
+    assert "-1009" in str(_error_for(400, body, TOKEN))
+
+
+def test_missing_secret_is_retryable_and_sends_nothing(
+    sandbox: Sandbox, session: requests.Session, announcement: Announcement, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    adapter = adapter_for(_channel(sandbox), session=session)  # building it reads no secret
+    with pytest.raises(RetryableError) as caught:
+        _publish(adapter, announcement)
+    assert caught.value.reason == "secret_unavailable"
+    assert TOKEN_ENV in str(caught.value)
+    assert sandbox.stats()["requests"] == {}
+
+
+def test_offline_adapter_renders_but_never_calls_telegram(
+    sandbox: Sandbox, session: requests.Session, announcement: Announcement, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    adapter = adapter_for(_channel(sandbox), session=session, offline=True)
+    with pytest.raises(PermanentError) as caught:
+        _publish(adapter, announcement)
+    assert caught.value.reason == "offline"
+    assert sandbox.stats()["requests"] == {}
