@@ -32,11 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, default=DEMO_CONFIG)
     run.add_argument("--poll-every", type=float, default=60.0, help="secondi tra due letture dei feed")
     run.add_argument("--api-port", type=int, default=8000)
+    run.add_argument("--state-dir", type=Path, default=commands.STATE_DIR, help="dove conservare lo stato")
     run.set_defaults(handler=commands.run)
 
     demo = sub.add_parser("demo", help="un giro completo sui campioni, poi il riepilogo")
     demo.add_argument("--config", type=Path, default=DEMO_CONFIG)
     demo.add_argument("--fresh", action="store_true", help="dimentica lo stato delle esecuzioni precedenti")
+    demo.add_argument("--state-dir", type=Path, default=commands.STATE_DIR, help="dove conservare lo stato")
     demo.set_defaults(handler=commands.demo)
 
     config = sub.add_parser("config", help="configurazione")

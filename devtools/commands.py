@@ -15,7 +15,7 @@ from chalicelib.config.loader import ConfigError, load_config
 from devtools.stack import ROOT, LocalStack
 
 STATE_DIR = ROOT / ".banditore"
-ENV_FILE = STATE_DIR / "env.json"
+ENV_FILE = "env.json"  # in the state folder while `banditore run` is up: how to reach its AWS
 EXIT_INVALID = 2
 
 
@@ -23,7 +23,8 @@ def config_check(args: argparse.Namespace) -> int:
     try:
         config = load_config(str(args.file))
     except ConfigError as error:
-        print(f"Configurazione non valida ({len(error.problems)} errori):", file=sys.stderr)
+        count = len(error.problems)
+        print(f"Configurazione non valida ({count} {'errore' if count == 1 else 'errori'}):", file=sys.stderr)
         print(str(error), file=sys.stderr)
         return EXIT_INVALID
     sources = sum(len(t.sources) for t in config.tenants)
@@ -56,8 +57,8 @@ def demo(args: argparse.Namespace) -> int:
     if not _config_ok(args.config):
         return EXIT_INVALID
     if args.fresh:
-        shutil.rmtree(STATE_DIR, ignore_errors=True)
-    stack = LocalStack(args.config, state_dir=STATE_DIR).start()
+        shutil.rmtree(args.state_dir, ignore_errors=True)
+    stack = LocalStack(args.config, state_dir=args.state_dir).start()
     try:
         print("Banditore — demo sullo stack locale (nessun account AWS, nessuna rete).")
         _print_sandboxed(stack)
@@ -71,19 +72,20 @@ def demo(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     if not _config_ok(args.config):
         return EXIT_INVALID
-    stack = LocalStack(args.config, state_dir=STATE_DIR, api_port=args.api_port).start(serve_api=True)
-    ENV_FILE.write_text(json.dumps(_stack_env(stack)), encoding="utf-8")
+    stack = LocalStack(args.config, state_dir=args.state_dir, api_port=args.api_port).start(serve_api=True)
+    env_file = args.state_dir / ENV_FILE
+    env_file.write_text(json.dumps(_stack_env(stack)), encoding="utf-8")
     try:
         print("Banditore è in esecuzione sullo stack locale. Ctrl-C per fermarlo.")
         print(f"  API locale:       {stack.api_url}/health")
         print(f"  Sandbox (post):   {stack.sandbox.url}/")
-        print(f"  Log delle Lambda: {STATE_DIR / 'lambda.log'}")
+        print(f"  Log delle Lambda: {args.state_dir / 'lambda.log'}")
         _print_sandboxed(stack)
         _serve(stack, poll_every=args.poll_every)
     except KeyboardInterrupt:
-        print("\nArresto in corso: lo stato viene salvato in", STATE_DIR)
+        print("\nArresto in corso: lo stato viene salvato in", args.state_dir)
     finally:
-        ENV_FILE.unlink(missing_ok=True)
+        env_file.unlink(missing_ok=True)
         stack.stop()
     return 0
 
@@ -92,10 +94,11 @@ def dlq_redrive(args: argparse.Namespace) -> int:
     from devtools.dlq import redrive
 
     if args.local:
-        if not ENV_FILE.is_file():
+        env_file = args.state_dir / ENV_FILE
+        if not env_file.is_file():
             print("Nessuno stack locale in esecuzione (avvialo con `banditore run`).", file=sys.stderr)
             return 1
-        os.environ.update(json.loads(ENV_FILE.read_text(encoding="utf-8")))
+        os.environ.update(json.loads(env_file.read_text(encoding="utf-8")))
     lanes = ["normal", "urgent"] if args.lane == "all" else [args.lane]
     env_names = {"normal": "BANDITORE_PUBLISH_QUEUE_URL", "urgent": "BANDITORE_URGENT_QUEUE_URL"}
     missing = [env_names[lane] for lane in lanes if not os.environ.get(env_names[lane])]
@@ -146,16 +149,29 @@ def _print_sandboxed(stack: LocalStack) -> None:
         print(f"Canali sulla sandbox (nessun token reale configurato): {', '.join(stack.sandboxed)}")
 
 
+_SOURCE_STATUS = {
+    "polled": "letto",
+    "unchanged": "invariato (304)",
+    "not_due": "letto da poco, non riletto",
+    "error": "in errore",
+}
+_SKIP_REASON = {"first_run": "storici", "too_old": "troppo vecchi", "deferred": "al prossimo giro"}
+
+
 def _print_summary(stack: LocalStack, result: dict[str, Any]) -> int:
     from chalicelib.storage.deliveries import deliveries_of
 
     sources = result.get("sources", [])
     announcements = [(s["tenant"], a) for s in sources for a in s.get("announcements", [])]
     for source in sources:
-        if source.get("status") == "error":
-            print(f"  ! {source['tenant']}/{source['source']}: feed in errore ({source.get('reason')})")
+        status = _SOURCE_STATUS.get(source["status"], source["status"])
+        skipped = ", ".join(f"{n} {_SKIP_REASON.get(r, r)}" for r, n in source.get("skipped", {}).items())
+        detail = (
+            f" ({source['reason']})" if source.get("reason") else f" — scartati: {skipped}" if skipped else ""
+        )
+        print(f"  {source['tenant']}/{source['source']}: {status}, {source.get('new', 0)} nuovi{detail}")
     if not announcements:
-        print("Niente di nuovo: tutti gli elementi dei feed erano già stati pubblicati o scartati.")
+        print("Niente di nuovo da pubblicare: nessun elemento nuovo nei feed.")
         return 0
     print(f"Nuovi annunci: {len(announcements)}. Pubblicato:")
     problems = 0

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from chalicelib.config.models import Config
+from chalicelib.config.models import SLUG_PATTERN, Config
 
 MAX_CONFIG_BYTES = 1_000_000
 CONFIG_ENV = "BANDITORE_CONFIG"
@@ -55,30 +55,41 @@ def parse_config(text: str, origin: str) -> Config:
 
 
 def _problem(error: Any, data: Any) -> Problem:
+    return Problem(_field_path(error["loc"], data), _message(error))
+
+
+def _field_path(location: tuple[Any, ...], data: Any) -> str:
+    """pydantic's location as a reader wants it: list items named by their id too
+    ("tenants[0](comune-a)"), union tags (e.g. "telegram") left out since they are not fields."""
     parts: list[str] = []
     node = data
-    for loc in error["loc"]:
+    for loc in location:
         if isinstance(loc, int):
             parts[-1:] = [f"{parts[-1] if parts else ''}[{loc}]"]
             node = node[loc] if isinstance(node, list) and loc < len(node) else None
-            # Name list items by their id too: "tenants[0](comune-a)" reads better than an index.
             if isinstance(node, dict) and isinstance(node.get("id"), str):
                 parts[-1] += f"({node['id']})"
         elif isinstance(node, dict) and loc in node:
             parts.append(str(loc))
             node = node[loc]
-        elif isinstance(node, dict):
+        elif isinstance(node, dict) and loc != node.get("platform"):
             parts.append(str(loc))
             node = None
-        # pydantic adds union tags (e.g. "telegram") to the location; they are not fields
-    message = str(error["msg"])
-    if error["type"] == "extra_forbidden":
-        message = "unknown field (typo?)"
-    elif error["type"] == "missing":
-        message = "required field is missing"
-    elif error["type"] == "value_error":
-        message = message.removeprefix("Value error, ")
-    return Problem(".".join(parts), message)
+    return ".".join(parts)
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    if kind == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == SLUG_PATTERN:
+        return "must be a lowercase identifier: letters a-z, digits and '-', at most 63"
+    if kind == "string_pattern_mismatch" and error["loc"][-1] == "token":
+        # never echo the value: it may be the secret itself
+        return "must be a secret reference (ssm:/path, secretsmanager:name or env:VAR), never the secret"
+    if kind == "extra_forbidden":
+        return "unknown field (typo?)"
+    if kind == "missing":
+        return "required field is missing"
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def read_config_text(uri: str) -> str:

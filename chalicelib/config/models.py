@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
 # A reference to a secret, resolved at run time by chalicelib.secrets. The value itself never lives
 # in the config file, so the pattern refuses anything that is not a reference.
 SecretRef = Annotated[

@@ -110,7 +110,9 @@ def poll_source(tenant: Tenant, source: Source, now: datetime) -> PollResult:
         logger.warning("Feed warning", extra={"tenant": tenant.id, "source": source.id, "warning": warning})
     result = PollResult(tenant.id, source.id, "polled", first_poll=not state.initialized)
     complete = _process_items(result, tenant, source, parsed.items, now)
-    # Remember the body only when every item was handled; otherwise the next poll must parse again.
+    if not complete:
+        # Items wait for the next poll: it must fetch and parse again, not get a 304.
+        validators = {"etag": None, "last_modified": None, "not_before": not_before}
     save_source_state(
         state.succeeded(now, initialized=True, body_hash=body_hash if complete else None, **validators)
     )
