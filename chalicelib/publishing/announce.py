@@ -17,6 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.announcements import Announcement, Priority
+from chalicelib.clock import epoch
 from chalicelib.config.models import Source, Tenant
 from chalicelib.sources.cms import FeedItem
 from chalicelib.storage import dynamo
@@ -65,8 +66,9 @@ def announce(
         announcement_id=announcement_id(item_keys[0], moment),
         priority=source.priority,
     )
-    rows = [seen_item(tenant.id, key, source.id, moment, f"announced:{announcement.id}") for key in item_keys]
-    rows.append(announcement_item(announcement, moment))
+    seen_rows = [
+        seen_item(tenant.id, key, source.id, moment, f"announced:{announcement.id}") for key in item_keys
+    ]
     deliveries = [
         delivery_item(
             tenant=tenant.id,
@@ -78,9 +80,18 @@ def announce(
         )
         for channel in tenant.channels_for(source.id)
     ]
-    rows.extend(deliveries)
+    # A seen key may be overwritten once expired (DynamoDB deletes expired items lazily); the
+    # announcement and its deliveries are always new.
+    puts = [
+        _put(row, "attribute_not_exists(pk) OR expires_at < :now", {":now": epoch(moment)})
+        for row in seen_rows
+    ]
+    puts += [
+        _put(row, "attribute_not_exists(pk)")
+        for row in [announcement_item(announcement, moment), *deliveries]
+    ]
     try:
-        dynamo.client().transact_write_items(TransactItems=[_put_new(row) for row in rows])
+        dynamo.client().transact_write_items(TransactItems=puts)
     except ClientError as error:
         if dynamo.is_condition_failure(error):
             return None
@@ -103,12 +114,13 @@ def announce(
     )
 
 
-def _put_new(row: dict[str, Any]) -> dict[str, Any]:
-    """Every row is new: an existing one means the item was announced already."""
-    return {
-        "Put": {
-            "TableName": dynamo.table_name(),
-            "Item": dynamo.to_dynamo(row),
-            "ConditionExpression": "attribute_not_exists(pk)",
-        }
+def _put(row: dict[str, Any], condition: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A conditional put; an existing row means the item was announced already."""
+    put: dict[str, Any] = {
+        "TableName": dynamo.table_name(),
+        "Item": dynamo.to_dynamo(row),
+        "ConditionExpression": condition,
     }
+    if values:
+        put["ExpressionAttributeValues"] = dynamo.values(values)
+    return {"Put": put}

@@ -26,7 +26,6 @@ from chalicelib.clock import utcnow
 from chalicelib.config.loader import current_config
 from chalicelib.observability import logger
 from chalicelib.publishing.lanes import MAX_SQS_DELAY_SECONDS, DeliveryMessage, delay_message, requeue
-from chalicelib.secrets import SecretError
 from chalicelib.storage import deliveries as store
 from chalicelib.storage.announcements import get_announcement
 from chalicelib.storage.deliveries import ClaimOutcome, Delivery
@@ -168,11 +167,7 @@ def _post(delivery: Delivery) -> PostResult:
     if announcement is None:
         raise PermanentError("announcement not found", reason="announcement_missing")
     adapter = adapter_for(channel)
-    try:
-        return adapter.publish(adapter.render(announcement), idempotency_key=delivery.idempotency_key)
-    except SecretError as error:
-        # A missing or unreadable secret is fixed by an operator; retries then DLQ keep the post.
-        raise RetryableError(str(error), reason="secret_unavailable") from None
+    return adapter.publish(adapter.render(announcement), idempotency_key=delivery.idempotency_key)
 
 
 def _backoff(attempts: int) -> float:

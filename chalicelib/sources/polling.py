@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -159,8 +160,8 @@ def _process_items(
 ) -> bool:
     """Decide each item's fate; returns False when some new items were left for the next poll."""
     obs.count(obs.ITEMS_SEEN, len(items))
-    keyed = [(item, dedupe_keys(item)) for item in items]
-    known = seen_keys(tenant.id, [k for _, item_keys in keyed for k in item_keys])
+    keyed = _unambiguous([(item, dedupe_keys(item)) for item in items])
+    known = seen_keys(tenant.id, [k for _, item_keys in keyed for k in item_keys], now)
     fresh, aliases = _fresh_items(keyed, known)
     if aliases:  # a known item under a new guid or link: remember the new keys too
         mark_seen(tenant.id, dict.fromkeys(aliases, "alias"), source.id, now)
@@ -193,6 +194,14 @@ def _process_items(
     if leftover:
         run.skipped["deferred"] = len(leftover)
     return not leftover
+
+
+def _unambiguous(keyed: list[tuple[FeedItem, tuple[str, ...]]]) -> list[tuple[FeedItem, tuple[str, ...]]]:
+    """Drop the keys that different items of one document share (a listing page given as every
+    item's link, a boilerplate text): they tell those items apart from nothing. An item repeated
+    whole keeps its keys (it is one item), and so does an item that would be left with none."""
+    owners = Counter(key for item_keys in {item_keys for _, item_keys in keyed} for key in item_keys)
+    return [(item, tuple(k for k in item_keys if owners[k] == 1) or item_keys) for item, item_keys in keyed]
 
 
 def _fresh_items(

@@ -12,12 +12,17 @@ from chalicelib.storage import dynamo, keys
 # Long enough that a feed re-publishing old items never re-posts them; items older than a
 # source's max age are refused anyway, so expiry cannot bring old news back.
 SEEN_TTL = timedelta(days=400)
+# A content key ("c:", same title and text) catches a CMS re-publishing an item under a new guid
+# and link, which happens in bursts; kept longer, it would also swallow a notice that a comune
+# legitimately repeats with the same words every week ("Mercato sospeso").
+CONTENT_SEEN_TTL = timedelta(days=3)
 _BATCH_GET = 100
 _BATCH_WRITE = 25
 
 
-def seen_keys(tenant: str, candidates: Iterable[str]) -> set[str]:
-    """Which of these keys were seen before (batched, strongly consistent, unprocessed keys retried)."""
+def seen_keys(tenant: str, candidates: Iterable[str], now: datetime) -> set[str]:
+    """Which of these keys were seen before and have not expired (batched, strongly consistent,
+    unprocessed keys retried). Expiry is checked here: DynamoDB deletes expired items lazily."""
     wanted = sorted(set(candidates))
     found: set[str] = set()
     for start in range(0, len(wanted), _BATCH_GET):
@@ -27,13 +32,15 @@ def seen_keys(tenant: str, candidates: Iterable[str]) -> set[str]:
                     dynamo.to_dynamo({"pk": keys.seen_pk(tenant), "sk": k})
                     for k in wanted[start : start + _BATCH_GET]
                 ],
-                "ProjectionExpression": "sk",
+                "ProjectionExpression": "sk, expires_at",
                 "ConsistentRead": True,
             }
         }
         for response in dynamo.drain(dynamo.client().batch_get_item, request, "UnprocessedKeys"):
             for raw in response["Responses"].get(dynamo.table_name(), []):
-                found.add(dynamo.from_dynamo(raw)["sk"])
+                item = dynamo.from_dynamo(raw)
+                if item.get("expires_at", epoch(now) + 1) > epoch(now):
+                    found.add(item["sk"])
     return found
 
 
@@ -45,7 +52,7 @@ def seen_item(tenant: str, key: str, source: str, moment: datetime, outcome: str
         "source": source,
         "outcome": outcome,
         "seen_at": iso(moment),
-        "expires_at": epoch(moment + SEEN_TTL),
+        "expires_at": epoch(moment + (CONTENT_SEEN_TTL if key.startswith("c:") else SEEN_TTL)),
     }
 
 

@@ -11,8 +11,11 @@ from typing import Any
 
 import boto3
 
+from chalicelib.config.loader import current_config
 from chalicelib.publishing.housekeeping import LOST_AFTER, requeue_lost_deliveries
+from chalicelib.sources.polling import poll_source
 from chalicelib.storage import dynamo
+from chalicelib.storage.seen import CONTENT_SEEN_TTL
 from chalicelib.storage.source_state import get_source_state
 from tests.conftest import FEEDS, tenant
 from tests.feedserver import news_items, rss_document
@@ -179,3 +182,37 @@ def test_a_delivery_whose_message_was_lost_is_queued_again(make_stack: Any) -> N
     stack.drain()
 
     assert len(stack.sandbox.posts()) == 2
+
+
+def test_items_sharing_a_listing_link_are_still_told_apart(make_stack: Any) -> None:
+    items = _items(3, hours_ago=0, name="Avviso")
+    for item in items:
+        item["link"] = (
+            "https://www.comune.valdimonte.example/notizie"  # a CMS that links every item to its list
+        )
+    stack = make_stack([tenant()], {"feed.rss": rss_document(items)})
+
+    assert _source(stack.poll())["new"] == 3
+
+
+def test_the_same_words_are_a_repost_within_days_and_a_new_notice_after(make_stack: Any) -> None:
+    """A CMS re-publishing an item under a new guid and link is caught by the content key; a notice
+    the comune repeats in the same words a week later ("Mercato sospeso") goes out again."""
+    stack = make_stack([tenant()], {"feed.rss": rss_document(_items(1, hours_ago=0, name="Mercato sospeso"))})
+    assert _source(stack.poll())["new"] == 1
+    comune = current_config().tenant("comune-prova")
+    source = comune.source("notizie")
+    now = datetime.now(UTC)
+
+    def republished(week: int) -> None:
+        repeat = _items(1, hours_ago=0, name="Mercato sospeso")
+        repeat[0] |= {
+            "guid": f"settimana-{week}",
+            "link": f"https://www.comune.valdimonte.example/mercato-{week}",
+        }
+        (stack.feeds_dir / "feed.rss").write_bytes(rss_document(repeat))
+
+    republished(1)
+    assert poll_source(comune, source, now + timedelta(hours=2)).new == 0
+    republished(2)
+    assert poll_source(comune, source, now + CONTENT_SEEN_TTL + timedelta(hours=1)).new == 1
