@@ -144,7 +144,7 @@ class MastodonAdapter:
         limits, self.limits_source = self._limits_cache.get(self.instance, self._fetch_limits)
         return limits
 
-    def publish(self, post: RenderedPost, *, idempotency_key: str) -> PostResult:
+    def publish(self, post: RenderedPost, *, idempotency_key: str, reply_to: str | None = None) -> PostResult:
         if self.offline:
             raise refuse_offline(PLATFORM)
         token = read_token(self._token, platform=PLATFORM)
@@ -155,7 +155,12 @@ class MastodonAdapter:
             platform=PLATFORM,
             endpoint="statuses",
             timeout=self._timeout,
-            json={"status": post.text, "visibility": self._visibility, "language": self._language},
+            json={
+                "status": post.text,
+                "visibility": self._visibility,
+                "language": self._language,
+                **({"in_reply_to_id": reply_to} if reply_to else {}),
+            },
             headers={"Authorization": f"Bearer {token}", "Idempotency-Key": idempotency_key},
         )
         if not response.ok:

@@ -94,7 +94,7 @@ class TelegramAdapter:
             link=fitted.link,
         )
 
-    def publish(self, post: RenderedPost, *, idempotency_key: str) -> PostResult:
+    def publish(self, post: RenderedPost, *, idempotency_key: str, reply_to: str | None = None) -> PostResult:
         del idempotency_key  # the Bot API has no idempotency: see the module docstring
         if self.offline:
             raise refuse_offline(PLATFORM)
@@ -106,13 +106,13 @@ class TelegramAdapter:
             platform=PLATFORM,
             endpoint=ENDPOINT,
             timeout=self._timeout,
-            json=self._payload(post),
+            json=self._payload(post, reply_to),
         )
         if not response.ok:
             raise _error_for(response.status_code, json_object(response) or {}, token)
         return _post_result(require_json_object(response, platform=PLATFORM, endpoint=ENDPOINT))
 
-    def _payload(self, post: RenderedPost) -> dict[str, Any]:
+    def _payload(self, post: RenderedPost, reply_to: str | None) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "chat_id": self.chat,
             "text": post.text,
@@ -122,6 +122,13 @@ class TelegramAdapter:
         }
         if post.parse_mode:
             payload["parse_mode"] = post.parse_mode
+        if reply_to:
+            # Remote ids are "<chat id>:<message id>"; a reply names the message in this chat. If
+            # it was deleted, post anyway: an update must not be lost for want of its thread.
+            payload["reply_parameters"] = {
+                "message_id": int(reply_to.rpartition(":")[2]),
+                "allow_sending_without_reply": True,
+            }
         return payload
 
 

@@ -74,7 +74,10 @@ def handle_batch(event: SQSEvent) -> dict[str, Any]:
 
 def publish_record(invocation: _Invocation, record: SQSRecord) -> None:
     message = DeliveryMessage.parse(record.body)
-    logger.append_keys(tenant=message.tenant, announcement=message.announcement_id, channel=message.channel)
+    # The announcement id is the correlation id: it ties the poll that found an item to every
+    # delivery of it, across functions and retries.
+    logger.set_correlation_id(message.announcement_id)
+    logger.append_keys(tenant=message.tenant, channel=message.channel)
     if invocation.running_out():
         return _come_back(message, record, 0, "invocation about to time out")
     pause = invocation.pause_left(message)

@@ -183,6 +183,10 @@ def _process_items(
         announced = announce(tenant, source, item, item_keys, now)
         if announced is None:
             continue  # another poll announced it first
+        logger.info(
+            "Announced",
+            extra={"tenant": tenant.id, "source": source.id, "correlation_id": announced.announcement.id},
+        )
         run.new += 1
         run.announcements.append(announced.announcement.id)
         queued.extend(announced.deliveries)

@@ -128,15 +128,30 @@ class TelegramFake:
             return error(400, "Bad Request: can't parse request body")
         try:
             shown = _shown_text(payload)
+            chat = self._target(payload)
         except _Refusal as refusal:
             return error(400, f"Bad Request: {refusal}")
-        chat = _chat(str(payload["chat_id"]))
-        if chat is None:
-            return error(400, "Bad Request: chat not found")
         wait = self._wait_for_chat(chat["id"])
         if wait:
             return rate_limited(wait)
         return self._post(payload, chat, shown)
+
+    def _target(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The chat addressed, checking a reply's target as Telegram does: a reply to a message
+        that does not exist is refused unless the sender allows sending without it."""
+        chat = _chat(str(payload["chat_id"]))
+        if chat is None:
+            raise _Refusal("chat not found")
+        reply = payload.get("reply_parameters")
+        if reply is None:
+            return chat
+        if not isinstance(reply, dict) or not isinstance(reply.get("message_id"), int):
+            raise _Refusal('field "reply_parameters" must be an object with a message_id')
+        with self._lock:
+            exists = 0 < reply["message_id"] <= self._last_message_id[chat["id"]]
+        if not exists and not reply.get("allow_sending_without_reply"):
+            raise _Refusal("message to be replied not found")
+        return chat
 
     def _post(self, payload: dict[str, Any], chat: dict[str, Any], shown: str) -> Reply:
         with self._lock:
@@ -144,7 +159,8 @@ class TelegramFake:
             message_id = self._last_message_id[chat["id"]]
         username = chat.get("username")
         options = {
-            name: payload.get(name) for name in ("parse_mode", "link_preview_options", "disable_notification")
+            name: payload.get(name)
+            for name in ("parse_mode", "link_preview_options", "disable_notification", "reply_parameters")
         }
         self._state.add_post(
             Post(

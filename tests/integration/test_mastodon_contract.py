@@ -249,3 +249,16 @@ def test_offline_adapter_uses_default_limits_and_never_calls_the_instance(
         adapter.publish(rendered, idempotency_key="delivery-1")
     assert caught.value.reason == "offline"
     assert sandbox.stats()["requests"] == {}
+
+
+def test_a_reply_threads_under_the_status_of_its_remote_id(
+    adapter: MastodonAdapter, announcement: Announcement, sandbox: Sandbox
+) -> None:
+    first = _publish(adapter, announcement)
+    reply = adapter.publish(
+        adapter.render(announcement), idempotency_key="delivery-2", reply_to=first.remote_id
+    )
+
+    posts = {p["id"]: p for p in sandbox.posts("mastodon")}
+    assert posts[reply.remote_id]["options"]["in_reply_to_id"] == first.remote_id
+    assert "in_reply_to_id" not in posts[first.remote_id]["options"]

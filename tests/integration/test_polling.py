@@ -49,11 +49,13 @@ def test_broken_feeds_fail_alone_with_their_reason(make_stack: Any) -> None:
         "rotto": ("malformed.xml", "malformed"),
         "pagina": ("not-a-feed.html", "not_a_feed"),
         "sparito": ("missing.xml", "http_status"),
+        "enorme": ("huge.xml", "too_large"),
     }
     sources = [{"id": "notizie", "url": "https://sample.feeds.invalid/feed.rss"}] + [
         {"id": name, "url": f"https://sample.feeds.invalid/{file}"} for name, (file, _) in bad.items()
     ]
-    feeds = {file: (FEEDS / file).read_bytes() for file, _ in bad.values() if file != "missing.xml"}
+    feeds = {file: (FEEDS / file).read_bytes() for file, _ in bad.values() if (FEEDS / file).is_file()}
+    feeds["huge.xml"] = b"<rss>" + b" " * 6_000_000  # over the default 5 MB body limit
     stack = make_stack(
         [tenant(sources=sources)], {"feed.rss": rss_document(_items(3)), **feeds}, serve_api=True
     )

@@ -75,6 +75,7 @@ def test_faults_on_a_share_of_calls_lose_nothing_and_duplicate_nothing(make_stac
     stack.sandbox.inject("mastodon", "server_error", rate=0.3, seed=5)
     stack.sandbox.inject("mastodon", "rate_limit", rate=0.2, seed=11, retry_after=1)
     stack.sandbox.inject("telegram", "malformed", count=2)
+    stack.sandbox.inject("telegram", "timeout", count=1, delay=12)  # past the 10 s read timeout
     result = stack.poll()
 
     deliveries = _settle(stack, result)

@@ -249,3 +249,26 @@ def test_offline_adapter_renders_but_never_calls_telegram(
         _publish(adapter, announcement)
     assert caught.value.reason == "offline"
     assert sandbox.stats()["requests"] == {}
+
+
+def test_a_reply_threads_under_the_message_of_its_remote_id(
+    adapter: ChannelAdapter, announcement: Announcement, sandbox: Sandbox
+) -> None:
+    first = _publish(adapter, announcement)
+    reply = adapter.publish(
+        adapter.render(announcement), idempotency_key="delivery-2", reply_to=first.remote_id
+    )
+
+    posts = {p["id"]: p for p in sandbox.posts("telegram")}
+    assert posts[reply.remote_id.rsplit(":", 1)[1]]["options"]["reply_parameters"] == {
+        "message_id": int(first.remote_id.rsplit(":", 1)[1]),
+        "allow_sending_without_reply": True,
+    }
+
+
+def test_a_reply_to_a_deleted_message_still_goes_out(
+    adapter: ChannelAdapter, announcement: Announcement, sandbox: Sandbox
+) -> None:
+    result = adapter.publish(adapter.render(announcement), idempotency_key="d", reply_to="-1001:999")
+    assert result.remote_id.endswith(":1")
+    assert len(sandbox.posts("telegram")) == 1
