@@ -1,5 +1,7 @@
 # Banditore: every developer and CI command. Each target creates/reuses the project venv.
 SHELL := /bin/bash
+# The Lambda runtime is Python 3.11 (the CDK stack asserts it): develop and test on the same.
+PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -15,7 +17,8 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := $(NODE_MAJOR)
 install: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
+	@command -v $(PYTHON) >/dev/null || { echo "Banditore needs $(PYTHON) (the Lambda runtime's Python)."; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .

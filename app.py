@@ -20,9 +20,10 @@ app.register_middleware(ConvertToMiddleware(metrics.log_metrics))
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="poll_sources")
 def poll_sources(event: CloudWatchEvent) -> dict[str, Any]:
+    from chalicelib.clock import seconds_left
     from chalicelib.sources.polling import poll_all_sources
 
-    return poll_all_sources()
+    return poll_all_sources(seconds_left=seconds_left(event.context))
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES), name="housekeeping")

@@ -112,11 +112,10 @@ def _config(path: Path) -> None:
 
 
 def _install_counters(calls: Calls) -> None:
-    from chalicelib.publishing import lanes
-    from chalicelib.storage import dynamo
+    from chalicelib import aws
 
-    dynamo.client().meta.events.register("before-parameter-build.dynamodb", calls.hook)
-    lanes._sqs().meta.events.register("before-parameter-build.sqs", calls.hook)
+    aws.client("dynamodb").meta.events.register("before-parameter-build.dynamodb", calls.hook)
+    aws.client("sqs").meta.events.register("before-parameter-build.sqs", calls.hook)
 
 
 def _timed(work: Any) -> tuple[Any, float]:

@@ -23,3 +23,9 @@ def parse_iso(text: str) -> datetime:
 
 def epoch(moment: datetime) -> int:
     return int(moment.timestamp())
+
+
+def seconds_left(lambda_context: object) -> float | None:
+    """Time left in this invocation, from the Lambda context (None where there is none)."""
+    remaining = getattr(lambda_context, "get_remaining_time_in_millis", None)
+    return float(remaining()) / 1000 if callable(remaining) else None

@@ -3,6 +3,7 @@ or URLs, because the route is public."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -13,9 +14,20 @@ from chalicelib.storage import deliveries as store
 from chalicelib.storage.source_state import list_source_states
 
 RECENT = timedelta(hours=24)
+CACHE_SECONDS = 30
+_cache: dict[str, tuple[float, dict[str, Any]]] = {}
 
 
 def service_health() -> dict[str, Any]:
+    """The health report, computed at most every CACHE_SECONDS per container: the route is public,
+    and each report costs a few DynamoDB queries per tenant."""
+    cached = _cache.get("report")
+    if cached is None or time.monotonic() - cached[0] > CACHE_SECONDS:
+        cached = _cache["report"] = (time.monotonic(), _health_report())
+    return cached[1]
+
+
+def _health_report() -> dict[str, Any]:
     now = utcnow()
     tenants = []
     degraded = False

@@ -153,6 +153,7 @@ _SOURCE_STATUS = {
     "polled": "letto",
     "unchanged": "invariato (304)",
     "not_due": "letto da poco, non riletto",
+    "deferred": "rimandato al prossimo giro (tempo esaurito)",
     "error": "in errore",
 }
 _SKIP_REASON = {"first_run": "storici", "too_old": "troppo vecchi", "deferred": "al prossimo giro"}
@@ -179,7 +180,11 @@ def _print_summary(stack: LocalStack, result: dict[str, Any]) -> int:
         for d in deliveries_of(tenant, announcement_id):
             where = f"{tenant:<16} {d.channel:<10} {d.platform:<9}"
             if d.status == "posted":
-                print(f"  ✓ {where} id {d.remote_id:<24} {d.url or ''}")
+                # A sandbox post's link has the real platform's shape but leads nowhere real.
+                place = (
+                    f"{d.url or ''} (sandbox)" if f"{tenant}/{d.channel}" in stack.sandboxed else d.url or ""
+                )
+                print(f"  ✓ {where} id {d.remote_id:<24} {place}")
             else:
                 problems += 1
                 print(f"  ✗ {where} {d.status} ({d.error_reason or 'in coda'})")

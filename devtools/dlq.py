@@ -40,7 +40,9 @@ def redrive(lane: str, queue_url: str, *, show_progress: bool = True) -> Redrive
     moved = failed = 0
     with tqdm(total=waiting, desc=f"coda {lane}", unit="msg", disable=not show_progress) as bar:
         while True:
-            messages = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+            # Long polling: a short poll samples only some SQS servers and may come back empty
+            # while messages remain, which would end the redrive early.
+            messages = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
                 "Messages", []
             )
             if not messages:

@@ -140,8 +140,10 @@ class LocalStack:
         config_file = self.state_dir / "config.local.yaml"
         config_file.write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), encoding="utf-8")
         secrets_file = self.state_dir / "secrets.local.yaml"
-        secrets_file.write_text(yaml.safe_dump(secrets), encoding="utf-8")
-        secrets_file.chmod(0o600)
+        secrets_file.unlink(missing_ok=True)
+        # Created readable by its owner only: it may hold the operator's real tokens.
+        with os.fdopen(os.open(secrets_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+            handle.write(yaml.safe_dump(secrets))
         os.environ["BANDITORE_CONFIG"] = str(config_file)
         os.environ["BANDITORE_SECRETS_FILE"] = str(secrets_file)
 
@@ -235,12 +237,12 @@ def _forget_process_state() -> None:
     """A Lambda container serves one deployment for its whole life, so the runtime caches clients,
     the config and secrets per process. The local stack may start several deployments in one
     process (tests, benchmarks), each with its own moto endpoint and config: start each clean."""
+    from chalicelib import aws, status
     from chalicelib.config import loader
-    from chalicelib.publishing import lanes
-    from chalicelib.storage import dynamo
 
-    for cached in (dynamo.client, lanes._sqs, loader._cached, secrets._read_local_file):
+    for cached in (aws.client, loader._cached, secrets._read_local_file):
         cached.cache_clear()
+    status._cache.clear()
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:

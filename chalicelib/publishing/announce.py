@@ -9,7 +9,7 @@ item cannot both announce it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +22,7 @@ from chalicelib.config.models import Source, Tenant
 from chalicelib.sources.cms import FeedItem
 from chalicelib.storage import dynamo
 from chalicelib.storage.announcements import announcement_item
-from chalicelib.storage.deliveries import Delivery, delivery_item
+from chalicelib.storage.deliveries import Delivery, delivery_from_item, delivery_item
 from chalicelib.storage.seen import seen_item
 
 
@@ -56,9 +56,17 @@ class Announced:
 
 
 def announce(
-    tenant: Tenant, source: Source, item: FeedItem, item_keys: Sequence[str], moment: datetime
+    tenant: Tenant,
+    source: Source,
+    item: FeedItem,
+    item_keys: Sequence[str],
+    moment: datetime,
+    *,
+    known_keys: Set[str] = frozenset(),
 ) -> Announced | None:
-    """Write the announcement and its deliveries; None if another poll already claimed the item."""
+    """Write the announcement and its deliveries; None if another poll already claimed the item.
+    `known_keys` are keys the item shares with items seen before (a listing page as link): they
+    are refreshed, while the item's own new keys must not exist yet."""
     announcement = announcement_from_item(
         item,
         tenant=tenant.id,
@@ -80,10 +88,12 @@ def announce(
         )
         for channel in tenant.channels_for(source.id)
     ]
-    # A seen key may be overwritten once expired (DynamoDB deletes expired items lazily); the
+    # A new key may overwrite an expired row (DynamoDB deletes expired items lazily); the
     # announcement and its deliveries are always new.
     puts = [
-        _put(row, "attribute_not_exists(pk) OR expires_at < :now", {":now": epoch(moment)})
+        {"Put": {"TableName": dynamo.table_name(), "Item": dynamo.to_dynamo(row)}}
+        if row["sk"] in known_keys
+        else _put(row, "attribute_not_exists(pk) OR expires_at <= :now", {":now": epoch(moment)})
         for row in seen_rows
     ]
     puts += [
@@ -96,22 +106,7 @@ def announce(
         if dynamo.is_condition_failure(error):
             return None
         raise
-    return Announced(
-        announcement,
-        [
-            Delivery(
-                tenant=tenant.id,
-                announcement_id=announcement.id,
-                channel=row["channel"],
-                platform=row["platform"],
-                lane=source.priority,
-                status="pending",
-                attempts=0,
-                created_at=moment,
-            )
-            for row in deliveries
-        ],
-    )
+    return Announced(announcement, [delivery_from_item(row) for row in deliveries])
 
 
 def _put(row: dict[str, Any], condition: str, values: dict[str, Any] | None = None) -> dict[str, Any]:

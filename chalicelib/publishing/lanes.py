@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import settings
+from chalicelib import aws, settings
 from chalicelib.storage.deliveries import Delivery, Lane
 
 _SEND_BATCH = 10
@@ -73,11 +72,8 @@ def _identifier(data: dict[str, Any], name: str) -> str:
     return value
 
 
-@functools.cache
 def _sqs() -> Any:
-    import boto3
-
-    return boto3.client("sqs")
+    return aws.client("sqs")
 
 
 def queue_url(lane: Lane) -> str:

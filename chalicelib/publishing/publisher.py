@@ -22,7 +22,7 @@ from chalicelib import observability as obs
 from chalicelib import settings
 from chalicelib.channels.base import PermanentError, PostResult, RateLimited, RetryableError
 from chalicelib.channels.registry import adapter_for
-from chalicelib.clock import utcnow
+from chalicelib.clock import seconds_left, utcnow
 from chalicelib.config.loader import current_config
 from chalicelib.observability import logger
 from chalicelib.publishing.lanes import MAX_SQS_DELAY_SECONDS, DeliveryMessage, delay_message, requeue
@@ -31,10 +31,16 @@ from chalicelib.storage.announcements import get_announcement
 from chalicelib.storage.deliveries import ClaimOutcome, Delivery
 
 # Stop taking new records when the invocation is this close to its timeout, so a record is never
-# cut off between the platform's answer and the record of it.
-SAFETY_MARGIN_MS = 20_000
-DEFAULT_RETRY_BASE_SECONDS = 30.0
-MAX_BACKOFF_SECONDS = 900
+# cut off between the platform's answer and the record of it: longer than the slowest record
+# (Mastodon's limits and status calls at 3 + 10 s each, plus DynamoDB).
+SAFETY_MARGIN_SECONDS = 35.0
+DEFAULT_RETRY_BASE_SECONDS = 60.0
+MAX_BACKOFF_SECONDS = 3600
+# A platform that says "retry now" (a reset time already past) is still given a breath.
+MIN_RATE_LIMIT_WAIT_SECONDS = 5.0
+# Failures after which the platform may have acted although we saw no success: the answer was lost
+# (read timeout) or unreadable. Retrying them may duplicate a post on a platform without idempotency.
+UNCERTAIN_REASONS = frozenset({"timeout", "malformed_response"})
 
 
 class RetryLater(Exception):
@@ -55,8 +61,8 @@ class _Invocation:
         return max(0.0, self.paused_until.get((message.tenant, message.channel), 0.0) - time.monotonic())
 
     def running_out(self) -> bool:
-        remaining = getattr(self.context, "get_remaining_time_in_millis", None)
-        return bool(remaining and remaining() < SAFETY_MARGIN_MS)
+        left = seconds_left(self.context)
+        return left is not None and left < SAFETY_MARGIN_SECONDS
 
 
 def handle_batch(event: SQSEvent) -> dict[str, Any]:
@@ -121,26 +127,43 @@ def _attempt(
     try:
         result = _post(delivery)
     except RetryableError as error:
-        wait = error.retry_after if error.retry_after is not None else _backoff(delivery.attempts)
-        store.release_delivery(delivery, error.reason, str(error), utcnow())
-        obs.count(obs.PUBLISH_RETRIES, platform=delivery.platform, reason=error.reason)
-        logger.warning("Delivery will be retried", extra={"reason": error.reason, "retry_in_s": round(wait)})
-        if isinstance(error, RateLimited):
-            # The platform asked to wait: that is not a failure of this delivery.
-            invocation.pause(message, wait)
-            return _come_back(message, record, wait, error.reason)
-        delay_message(message.lane, record.receipt_handle, wait)
-        raise RetryLater(error.reason) from None
+        return _retry(invocation, message, record, delivery, error)
     except PermanentError as error:
-        store.fail_delivery(delivery, error.reason, str(error), utcnow())
-        obs.count(obs.PUBLISH_FAILURES, platform=delivery.platform, reason=error.reason)
-        logger.error("Delivery failed permanently", extra={"reason": error.reason, "error": str(error)})
+        if store.fail_delivery(delivery, error.reason, str(error), utcnow()):
+            obs.count(obs.PUBLISH_FAILURES, platform=delivery.platform, reason=error.reason)
+            logger.error("Delivery failed permanently", extra={"reason": error.reason, "error": str(error)})
         return None
     except Exception:
         store.release_delivery(delivery, "internal", "unexpected error (see logs)", utcnow())
         raise
     _record(delivery, result)
     return None
+
+
+def _retry(
+    invocation: _Invocation,
+    message: DeliveryMessage,
+    record: SQSRecord,
+    delivery: Delivery,
+    error: RetryableError,
+) -> None:
+    if not store.release_delivery(delivery, error.reason, str(error), utcnow()):
+        # Our lease ran out during the call and another worker holds the delivery now.
+        logger.warning("Claim lost to another worker", extra={"reason": error.reason})
+        return None
+    obs.count(obs.PUBLISH_RETRIES, platform=delivery.platform, reason=error.reason)
+    if error.reason in UNCERTAIN_REASONS:
+        obs.count(obs.UNCERTAIN_RETRIES, platform=delivery.platform)
+    if isinstance(error, RateLimited):
+        # The platform asked to wait: that is not a failure of this delivery.
+        wait = max(error.retry_after or 0.0, MIN_RATE_LIMIT_WAIT_SECONDS)
+        invocation.pause(message, wait)
+        logger.warning("Delivery rate limited", extra={"retry_in_s": round(wait)})
+        return _come_back(message, record, wait, error.reason)
+    wait = error.retry_after if error.retry_after is not None else _backoff(delivery.attempts)
+    logger.warning("Delivery will be retried", extra={"reason": error.reason, "retry_in_s": round(wait)})
+    delay_message(message.lane, record.receipt_handle, wait)
+    raise RetryLater(error.reason)
 
 
 def _record(delivery: Delivery, result: PostResult) -> None:

@@ -75,7 +75,7 @@ def canonical_url(url: str) -> str:
 
 
 def dedupe_keys(item: FeedItem) -> tuple[str, ...]:
-    """The keys under which `item` is stored as seen; it is a duplicate if any of them was seen."""
+    """The keys under which `item` is stored as seen (see `is_duplicate` for how they decide)."""
     keys: list[str] = []
     link = canonical_url(item.link) if item.link else None
     guid = _guid_identity(item.guid)
@@ -87,6 +87,24 @@ def dedupe_keys(item: FeedItem) -> tuple[str, ...]:
     if content:
         keys.append(_key("c", content))
     return tuple(keys)
+
+
+def is_duplicate(item_keys: tuple[str, ...], seen: set[str]) -> bool:
+    """Whether an item with these keys was seen, weighing the evidence each key gives:
+
+    - its guid was seen: the same item (edited, or re-ordered in the feed);
+    - its text was seen: the same item re-published under a new guid or link, or on another
+      domain. Content keys expire after a few days (storage.seen), so a notice the comune repeats
+      in the same words a week later is a new one;
+    - it has no guid and its link was seen: the link is its identity (RSS's guid-as-permalink),
+      so a typo fixed in the text does not post it again.
+    A seen link alone does not make an item with its own guid a duplicate: CMSs give many items a
+    listing page as link.
+    """
+    kinds = {key[:2]: key in seen for key in item_keys}
+    if kinds.get("g:") or kinds.get("c:"):
+        return True
+    return "g:" not in kinds and kinds.get("l:", False)
 
 
 def _is_home_page(canonical: str) -> bool:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
+
+# A feed URL may carry credentials (user:password@) or a key in its query string; messages go to
+# logs and to the source's stored state, so both are blanked wherever a URL appears in them.
+_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
+_QUERY = re.compile(r"\?[^\s#)]+?(?=[:,]?(?:\s|\)|$))")
 
 FeedErrorReason = Literal[
     "timeout",  # connect or read timed out, or the whole download took too long
@@ -31,7 +37,12 @@ class FeedError(Exception):
         retry_after: float | None = None,
         status: int | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(scrub_urls(message))
         self.reason: FeedErrorReason = reason
         self.retry_after = retry_after  # seconds, when the server said when to come back
         self.status = status  # the HTTP status, when the server answered
+
+
+def scrub_urls(text: str) -> str:
+    """`text` with the credentials and query strings of its URLs replaced by "***"."""
+    return _QUERY.sub("?***", _CREDENTIALS.sub("***@", text))

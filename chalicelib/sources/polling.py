@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import time
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +27,7 @@ from chalicelib.observability import logger
 from chalicelib.publishing.announce import announce
 from chalicelib.publishing.lanes import enqueue
 from chalicelib.sources.cms import FeedItem, parse_feed
-from chalicelib.sources.dedupe import dedupe_keys
+from chalicelib.sources.dedupe import dedupe_keys, is_duplicate
 from chalicelib.sources.errors import FeedError
 from chalicelib.sources.fetch import fetch_feed
 from chalicelib.storage import deliveries as delivery_store
@@ -35,10 +36,15 @@ from chalicelib.storage.seen import mark_seen, seen_keys
 from chalicelib.storage.source_state import SourceState, get_source_state, save_source_state
 
 MAX_PARALLEL_SOURCES = 8
+# The longest one source can take: redirects, each with connect and read timeouts, then the body
+# (fetch_feed's own 30 s cap), then parsing and DynamoDB.
+SOURCE_TIME_BUDGET_SECONDS = 60
 # A schedule tick can fire a little early; don't skip a source for a few seconds.
 SCHEDULE_SLACK = timedelta(seconds=5)
 # The poll_sources schedule in app.py.
 SCHEDULE_PERIOD_SECONDS = 60
+# The longest wait a feed's Cache-Control max-age can impose between polls.
+MAX_CACHE_WAIT = timedelta(minutes=5)
 # An unchanged source still records a success this often (staleness alarms read it).
 HEARTBEAT = timedelta(minutes=10)
 
@@ -47,7 +53,7 @@ HEARTBEAT = timedelta(minutes=10)
 class PollResult:
     tenant: str
     source: str
-    status: str  # not_due | unchanged | polled | error
+    status: str  # not_due | unchanged | polled | error | deferred
     new: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     reason: str | None = None
@@ -63,11 +69,23 @@ def _session() -> requests.Session:
     return new_session(pool_size=MAX_PARALLEL_SOURCES)
 
 
-def poll_all_sources(now: datetime | None = None) -> dict[str, Any]:
+def poll_all_sources(now: datetime | None = None, seconds_left: float | None = None) -> dict[str, Any]:
+    """Poll every source; with `seconds_left` (the invocation's remaining time), sources not yet
+    started when too little time is left wait for the next run instead of being cut off."""
     now = now or utcnow()
+    deadline = time.monotonic() + seconds_left - SOURCE_TIME_BUDGET_SECONDS if seconds_left else None
+
+    def poll(job: tuple[Tenant, Source]) -> PollResult:
+        tenant, source = job
+        if deadline is not None and time.monotonic() > deadline:
+            return PollResult(tenant.id, source.id, "deferred", reason="out_of_time")
+        return poll_source_safely(tenant, source, now)
+
     jobs = [(tenant, source) for tenant in current_config().tenants for source in tenant.sources]
     with ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL_SOURCES, len(jobs)))) as pool:
-        results = list(pool.map(lambda job: poll_source_safely(job[0], job[1], now), jobs))
+        results = list(pool.map(poll, jobs))
+    if any(r.status == "deferred" for r in results):
+        logger.warning("Out of time: some sources wait for the next run")
     return {"polled_at": iso(now), "sources": [r.as_dict() for r in results]}
 
 
@@ -78,7 +96,17 @@ def poll_source_safely(tenant: Tenant, source: Source, now: datetime) -> PollRes
     except Exception:
         logger.exception("Source poll crashed", extra={"tenant": tenant.id, "source": source.id})
         obs.count(obs.FEED_ERRORS, reason="internal")
+        _record_crash(tenant, source, now)
         return PollResult(tenant.id, source.id, "error", reason="internal")
+
+
+def _record_crash(tenant: Tenant, source: Source, now: datetime) -> None:
+    """Show the crash on /health and in the staleness alarm, if storage itself still works."""
+    try:
+        state = get_source_state(tenant.id, source.id)
+        save_source_state(state.failed(now, "internal", "unexpected error (see logs)", state.not_before))
+    except Exception:
+        logger.exception("Could not record the crash", extra={"tenant": tenant.id, "source": source.id})
 
 
 def poll_source(tenant: Tenant, source: Source, now: datetime) -> PollResult:
@@ -93,7 +121,7 @@ def poll_source(tenant: Tenant, source: Source, now: datetime) -> PollResult:
             last_modified=state.last_modified,
             max_bytes=source.max_body_bytes,
         )
-        not_before = now + timedelta(seconds=fetched.max_age) if fetched.max_age else None
+        not_before = _cache_wait(fetched.max_age, now)
         validators = {"etag": fetched.etag, "last_modified": fetched.last_modified, "not_before": not_before}
         body_hash = hashlib.sha256(fetched.body).hexdigest()
         # A 304, or a server that ignored the conditional GET and sent the same body: no parse.
@@ -115,9 +143,23 @@ def poll_source(tenant: Tenant, source: Source, now: datetime) -> PollResult:
         # Items wait for the next poll: it must fetch and parse again, not get a 304.
         validators = {"etag": None, "last_modified": None, "not_before": not_before}
     save_source_state(
-        state.succeeded(now, initialized=True, body_hash=body_hash if complete else None, **validators)
+        state.succeeded(
+            now,
+            # An empty first document is no history: the backlog policy waits for real items.
+            initialized=state.initialized or bool(parsed.items),
+            body_hash=body_hash if complete else None,
+            **validators,
+        )
     )
     return result
+
+
+def _cache_wait(max_age: int | None, now: datetime) -> datetime | None:
+    """When the site's Cache-Control lets us ask again. Only a wait longer than the schedule
+    matters (and costs a write); it is capped, so a CDN's day-long max-age cannot silence a comune."""
+    if not max_age or max_age <= SCHEDULE_PERIOD_SECONDS:
+        return None
+    return now + min(timedelta(seconds=max_age), MAX_CACHE_WAIT)
 
 
 def _unchanged(
@@ -160,10 +202,18 @@ def _process_items(
 ) -> bool:
     """Decide each item's fate; returns False when some new items were left for the next poll."""
     obs.count(obs.ITEMS_SEEN, len(items))
-    keyed = _unambiguous([(item, dedupe_keys(item)) for item in items])
+    keyed = [(item, item_keys) for item in items if (item_keys := dedupe_keys(item))]
+    if len(keyed) < len(items):
+        # Nothing to recognise it by next time (no guid, a home-page link, no text): posting it
+        # would post it again on every change of the feed.
+        logger.warning("Items without identity skipped", extra={"tenant": tenant.id, "source": source.id})
+        run.skipped["no_identity"] = len(items) - len(keyed)
+        obs.count(obs.ITEMS_SKIPPED, len(items) - len(keyed), reason="no_identity")
+    keyed = _unambiguous(keyed)
     known = seen_keys(tenant.id, [k for _, item_keys in keyed for k in item_keys], now)
     fresh, aliases = _fresh_items(keyed, known)
     if aliases:  # a known item under a new guid or link: remember the new keys too
+        logger.info("Known items under new keys", extra={"tenant": tenant.id, "source": source.id})
         mark_seen(tenant.id, dict.fromkeys(aliases, "alias"), source.id, now)
     skip = functools.partial(_skip, run, now)
     if run.first_poll and source.first_run == "mark_seen":
@@ -180,7 +230,7 @@ def _process_items(
     batch, leftover = postable[: source.max_items_per_poll], postable[source.max_items_per_poll :]
     queued: list[Delivery] = []
     for item, item_keys in batch:
-        announced = announce(tenant, source, item, item_keys, now)
+        announced = announce(tenant, source, item, item_keys, now, known_keys=known)
         if announced is None:
             continue  # another poll announced it first
         logger.info(
@@ -211,13 +261,13 @@ def _unambiguous(keyed: list[tuple[FeedItem, tuple[str, ...]]]) -> list[tuple[Fe
 def _fresh_items(
     keyed: Sequence[tuple[FeedItem, tuple[str, ...]]], known: set[str]
 ) -> tuple[list[tuple[FeedItem, tuple[str, ...]]], set[str]]:
-    """Items none of whose keys were seen (each once even if the feed repeats it), and the unseen
-    keys of items that are known under another key."""
+    """Items not seen before (each once even if the feed repeats it), and the unseen keys of items
+    that are known under other keys (remembered, so that the next change still matches)."""
     fresh = []
     aliases: set[str] = set()
     claimed = set(known)
     for item, item_keys in keyed:
-        if claimed.isdisjoint(item_keys):
+        if not is_duplicate(item_keys, claimed):
             fresh.append((item, item_keys))
         else:
             aliases.update(k for k in item_keys if k not in known)

@@ -96,7 +96,7 @@ def delivery_item(
     }
 
 
-def _from_item(item: dict[str, Any]) -> Delivery:
+def delivery_from_item(item: dict[str, Any]) -> Delivery:
     def when(name: str) -> datetime | None:
         return parse_iso(item[name]) if item.get(name) else None
 
@@ -127,7 +127,7 @@ def get_delivery(tenant: str, announcement_id: str, channel: str) -> Delivery | 
         ),
         ConsistentRead=True,
     )
-    return _from_item(dynamo.from_dynamo(response["Item"])) if "Item" in response else None
+    return delivery_from_item(dynamo.from_dynamo(response["Item"])) if "Item" in response else None
 
 
 def claim_delivery(tenant: str, announcement_id: str, channel: str, now: datetime) -> Claim:
@@ -163,7 +163,7 @@ def claim_delivery(tenant: str, announcement_id: str, channel: str, now: datetim
             raise
         old = error.response.get("Item")
         return _refused_claim(dynamo.from_dynamo(old) if old else None)
-    before = _from_item(dynamo.from_dynamo(response["Attributes"]))
+    before = delivery_from_item(dynamo.from_dynamo(response["Attributes"]))
     claimed = replace(before, status="in_flight", lease_until=now + lease(), attempts=before.attempts + 1)
     return Claim(ClaimOutcome.CLAIMED, claimed, outcome_unknown=before.status == "in_flight")
 
@@ -171,7 +171,7 @@ def claim_delivery(tenant: str, announcement_id: str, channel: str, now: datetim
 def _refused_claim(old: dict[str, Any] | None) -> Claim:
     if old is None:
         return Claim(ClaimOutcome.MISSING, None)
-    delivery = _from_item(old)
+    delivery = delivery_from_item(old)
     outcome = {
         "posted": ClaimOutcome.ALREADY_POSTED,
         "failed": ClaimOutcome.ALREADY_FAILED,
@@ -204,37 +204,46 @@ def record_posted(delivery: Delivery, remote_id: str, url: str | None, now: date
     return True
 
 
-def release_delivery(delivery: Delivery, reason: str, message: str, now: datetime) -> None:
+def release_delivery(delivery: Delivery, reason: str, message: str, now: datetime) -> bool:
     """A retryable failure: back to pending so the next SQS delivery can claim it at once."""
-    _set_status(delivery, "pending", reason, message, now)
+    return _set_status(delivery, "pending", reason, message, now)
 
 
-def fail_delivery(delivery: Delivery, reason: str, message: str, now: datetime) -> None:
+def fail_delivery(delivery: Delivery, reason: str, message: str, now: datetime) -> bool:
     """A permanent failure: recorded with its reason, kept in the status index for operators."""
-    _set_status(delivery, "failed", reason, message, now)
+    return _set_status(delivery, "failed", reason, message, now)
 
 
-def _set_status(delivery: Delivery, status: Status, reason: str, message: str, now: datetime) -> None:
-    dynamo.client().update_item(
-        TableName=dynamo.table_name(),
-        Key=delivery.key,
-        UpdateExpression=(
-            "SET #s = :status, error_reason = :reason, #e = :message, updated_at = :now, "
-            "gsi1pk = :gpk, gsi1sk = :now REMOVE lease_until"
-        ),
-        ConditionExpression="#s <> :posted",
-        ExpressionAttributeNames={"#s": "status", "#e": "error"},
-        ExpressionAttributeValues=dynamo.values(
-            {
-                ":status": status,
-                ":reason": reason,
-                ":message": message[:500],
-                ":now": iso(now),
-                ":gpk": keys.delivery_status_pk(delivery.tenant, status),
-                ":posted": "posted",
-            }
-        ),
-    )
+def _set_status(delivery: Delivery, status: Status, reason: str, message: str, now: datetime) -> bool:
+    """Only the holder of the claim may change it: False if the lease ran out and another worker
+    took the delivery meanwhile (its outcome, not ours, is the one to keep)."""
+    try:
+        dynamo.client().update_item(
+            TableName=dynamo.table_name(),
+            Key=delivery.key,
+            UpdateExpression=(
+                "SET #s = :status, error_reason = :reason, #e = :message, updated_at = :now, "
+                "gsi1pk = :gpk, gsi1sk = :now REMOVE lease_until"
+            ),
+            ConditionExpression="#s = :in_flight AND lease_until = :lease",
+            ExpressionAttributeNames={"#s": "status", "#e": "error"},
+            ExpressionAttributeValues=dynamo.values(
+                {
+                    ":status": status,
+                    ":reason": reason,
+                    ":message": message[:500],
+                    ":now": iso(now),
+                    ":gpk": keys.delivery_status_pk(delivery.tenant, status),
+                    ":in_flight": "in_flight",
+                    ":lease": iso(delivery.lease_until) if delivery.lease_until else "",
+                }
+            ),
+        )
+    except ClientError as error:
+        if dynamo.is_condition_failure(error):
+            return False
+        raise
+    return True
 
 
 def mark_enqueued(delivery: Delivery, now: datetime) -> None:
@@ -255,7 +264,7 @@ def deliveries_of(tenant: str, announcement_id: str) -> list[Delivery]:
         ),
         ConsistentRead=True,
     )
-    return [_from_item(dynamo.from_dynamo(raw)) for raw in response["Items"]]
+    return [delivery_from_item(dynamo.from_dynamo(raw)) for raw in response["Items"]]
 
 
 def deliveries_with_status(
@@ -278,5 +287,5 @@ def deliveries_with_status(
             {":gpk": keys.delivery_status_pk(tenant, status), ":low": low, ":high": high}
         ),
     ):
-        found.extend(_from_item(dynamo.from_dynamo(raw)) for raw in page["Items"])
+        found.extend(delivery_from_item(dynamo.from_dynamo(raw)) for raw in page["Items"])
     return found

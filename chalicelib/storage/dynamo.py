@@ -1,12 +1,7 @@
-"""The DynamoDB client, created on first use (never at import), and item (de)serialisation.
-
-The low-level client is used because it is thread-safe (feeds are polled in parallel threads)
-and it takes AWS_ENDPOINT_URL like every boto3 client, which is how the local stack reaches moto.
-"""
+"""DynamoDB access helpers: the client, item (de)serialisation, batch draining, condition checks."""
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -14,7 +9,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from chalicelib import settings
+from chalicelib import aws, settings
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -22,11 +17,8 @@ _deserializer = TypeDeserializer()
 Item = dict[str, Any]
 
 
-@functools.cache
 def client() -> Any:
-    import boto3
-
-    return boto3.client("dynamodb")
+    return aws.client("dynamodb")
 
 
 def table_name() -> str:
@@ -63,8 +55,16 @@ def _plain(value: Any) -> Any:
 
 
 def is_condition_failure(error: Exception) -> bool:
-    code = getattr(error, "response", {}).get("Error", {}).get("Code")
-    return code in {"ConditionalCheckFailedException", "TransactionCanceledException"}
+    """A write refused by its condition; for a transaction, only when a condition was the reason
+    (a conflict with another transaction or throttling is a failure to retry, not an answer)."""
+    response = getattr(error, "response", {})
+    code = response.get("Error", {}).get("Code")
+    if code == "TransactionCanceledException":
+        return any(
+            reason.get("Code") == "ConditionalCheckFailed"
+            for reason in response.get("CancellationReasons", [])
+        )
+    return bool(code == "ConditionalCheckFailedException")
 
 
 def drain(

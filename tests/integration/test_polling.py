@@ -13,7 +13,7 @@ import boto3
 
 from chalicelib.config.loader import current_config
 from chalicelib.publishing.housekeeping import LOST_AFTER, requeue_lost_deliveries
-from chalicelib.sources.polling import poll_source
+from chalicelib.sources.polling import SOURCE_TIME_BUDGET_SECONDS, poll_all_sources, poll_source
 from chalicelib.storage import dynamo
 from chalicelib.storage.seen import CONTENT_SEEN_TTL
 from chalicelib.storage.source_state import get_source_state
@@ -218,3 +218,36 @@ def test_the_same_words_are_a_repost_within_days_and_a_new_notice_after(make_sta
     assert poll_source(comune, source, now + timedelta(hours=2)).new == 0
     republished(2)
     assert poll_source(comune, source, now + CONTENT_SEEN_TTL + timedelta(hours=1)).new == 1
+
+
+def test_a_new_item_linking_to_the_same_listing_page_as_an_old_one_is_posted(make_stack: Any) -> None:
+    first = _items(1, hours_ago=0, name="Avviso vecchio")
+    first[0]["link"] = "https://www.comune.valdimonte.example/avvisi"
+    stack = make_stack([tenant()], {"feed.rss": rss_document(first)})
+    assert _source(stack.poll())["new"] == 1
+
+    later = _items(1, hours_ago=0, name="Avviso nuovo")  # its own guid and text, the same listing link
+    later[0]["link"] = "https://www.comune.valdimonte.example/avvisi"
+    (stack.feeds_dir / "feed.rss").write_bytes(rss_document(later))
+
+    result = _source(stack.poll())
+    assert result["new"] == 1, str(result)
+
+
+def test_an_item_without_identity_is_skipped_and_the_rest_go_out(make_stack: Any) -> None:
+    items = _items(2, hours_ago=0, name="Notizia")
+    items.append({"link": "https://www.comune.valdimonte.example/"})  # no guid, a home-page link, no text
+    stack = make_stack([tenant()], {"feed.rss": rss_document(items)})
+
+    result = _source(stack.poll())
+
+    assert (result["status"], result["new"], result["skipped"]) == ("polled", 2, {"no_identity": 1})
+
+
+def test_sources_not_started_when_time_runs_out_wait_for_the_next_run(make_stack: Any) -> None:
+    make_stack([tenant()], {"feed.rss": rss_document(_items(1))})
+
+    result = poll_all_sources(seconds_left=SOURCE_TIME_BUDGET_SECONDS - 1)
+
+    assert [(s["status"], s["reason"]) for s in result["sources"]] == [("deferred", "out_of_time")]
+    assert get_source_state("comune-prova", "notizie").last_poll is None

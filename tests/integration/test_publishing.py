@@ -18,6 +18,7 @@ import pytest
 from chalicelib.storage.deliveries import Delivery, deliveries_of
 from devtools.dlq import redrive
 from devtools.stack import ROOT, LocalStack, sqs_event
+from infra.resources import MAX_RECEIVE_COUNT
 from tests.conftest import FEEDS, tenant
 
 RSS = (FEEDS / "comune-notizie.rss").read_bytes()
@@ -85,7 +86,10 @@ def test_faults_on_a_share_of_calls_lose_nothing_and_duplicate_nothing(make_stac
     parked = [d for d in deliveries if d.status != "posted"]
     # nothing lost: whatever did not go out waits in a DLQ (alarmed), with the reason of its last try
     assert {(d.tenant, d.announcement_id, d.channel) for d in parked} == _parked(stack)
-    assert all(d.status == "pending" and d.attempts == 5 and d.error_reason == "server_error" for d in parked)
+    assert all(
+        d.status == "pending" and d.attempts == MAX_RECEIVE_COUNT and d.error_reason == "server_error"
+        for d in parked
+    )
     assert len(posted) >= len(deliveries) - 2
     assert sum(f["fired"] for f in stack.sandbox.state.faults.to_json()) > 0
     # nothing duplicated: one post per posted delivery, under the remote id it recorded
@@ -130,7 +134,11 @@ def test_a_delivery_that_keeps_failing_lands_in_the_dlq_and_a_redrive_posts_it(m
 
     assert _dlq_depth(sqs, dlq) == 1
     [delivery] = _deliveries(stack, result)
-    assert delivery.status == "pending" and delivery.error_reason == "server_error" and delivery.attempts == 5
+    assert (delivery.status, delivery.error_reason, delivery.attempts) == (
+        "pending",
+        "server_error",
+        MAX_RECEIVE_COUNT,
+    )
     assert stack.sandbox.posts() == []
 
     stack.sandbox.clear_faults()

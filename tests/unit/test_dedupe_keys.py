@@ -6,11 +6,12 @@ import re
 from dataclasses import replace
 from urllib.parse import quote, urlencode
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.sources.cms import FeedItem, parse_feed
-from chalicelib.sources.dedupe import canonical_url, clean_link, dedupe_keys
+from chalicelib.sources.dedupe import canonical_url, clean_link, dedupe_keys, is_duplicate
 from tests.feedserver import rss_document
 
 KEY = re.compile(r"^[glc]:[0-9a-f]{32}$")
@@ -215,3 +216,20 @@ def test_a_home_page_link_and_empty_text_give_no_key() -> None:
 
     assert [key[0] for key in dedupe_keys(item)] == ["g"]
     assert [key[0] for key in dedupe_keys(wordpress)] == ["g", "l"]  # a query names an item
+
+
+@pytest.mark.parametrize(
+    ("keys", "seen", "duplicate"),
+    [
+        (("g:1", "l:1", "c:1"), {"g:1"}, True),  # same guid: edited or re-ordered
+        (("g:2", "l:1", "c:1"), {"l:1", "c:1"}, True),  # new guid, same link and text: a migration
+        (("g:2", "l:1", "c:2"), {"l:1", "c:1"}, False),  # a listing page as link: another item
+        (("g:2", "l:2", "c:1"), {"c:1"}, True),  # same words, new guid and link, within days: a repost
+        (("l:1", "c:2"), {"l:1"}, True),  # no guid: the link is the identity (a typo fixed)
+        (("l:2", "c:1"), {"c:1"}, True),
+        (("c:1",), {"c:1"}, True),  # neither guid nor link: the text decides
+        (("g:1", "l:1", "c:1"), set(), False),
+    ],
+)
+def test_which_evidence_makes_a_duplicate(keys: tuple[str, ...], seen: set[str], duplicate: bool) -> None:
+    assert is_duplicate(keys, seen) is duplicate
