@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import CfnResource, Environment, Stack
+from aws_cdk import CfnOutput, CfnResource, Environment, Stack
 from aws_cdk import aws_iam as iam
 from chalice.cdk import Chalice
 from chalice.utils import to_cfn_resource_name
@@ -64,6 +64,11 @@ class BanditoreStack(Stack):
             queue_arns={name: lane.queue.queue_arn for name, lane in lanes.items()},
         )
         environment[CONFIG_ENV] = config.uri
+        # What `banditore dlq redrive` needs to reach the lanes of a deployed stack (see README).
+        for name, value in environment.items():
+            if name.endswith("_QUEUE_URL"):
+                output_id = name.removeprefix("BANDITORE_").title().replace("_", "")  # e.g. PublishQueueUrl
+                CfnOutput(self, output_id, value=value, description=f"export {name}=<this value>")
         # The Chalice stage is this stack's path ("Banditore"), so `stages` in .chalice/config.json
         # never applies here; per-function settings live in its top-level `lambda_functions`.
         # Nothing below sets lambda_timeout or lambda_memory_size: stage_config would override them.

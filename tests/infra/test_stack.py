@@ -256,6 +256,13 @@ def test_functions_find_their_resources_in_the_environment(template: Template) -
         assert variables[CONFIG_ENV]["Fn::Sub"].startswith("s3://"), name
 
 
+def test_stack_outputs_the_lane_urls_the_dlq_redrive_needs(template: Template) -> None:
+    outputs = template["Outputs"]
+    for spec in QUEUES:
+        queue_id = lane_queue_id(template, spec)
+        assert [o for o in outputs.values() if o["Value"] == {"Ref": queue_id}], spec.url_env
+
+
 def test_config_is_the_given_file_and_readable_as_that_one_object(synth: Synth, template: Template) -> None:
     uris = {f["Environment"]["Variables"][CONFIG_ENV]["Fn::Sub"] for f in functions(template).values()}
     (uri,) = uris
