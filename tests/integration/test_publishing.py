@@ -46,7 +46,7 @@ def _parked(stack: LocalStack) -> set[tuple[str, str, str]]:
     return found
 
 
-def _settle(stack: LocalStack, result: dict[str, Any], timeout: float = 60) -> list[Delivery]:
+def _settle(stack: LocalStack, result: dict[str, Any], timeout: float = 120) -> list[Delivery]:
     """Pump until every delivery is posted, failed with a reason, or parked in a DLQ (messages on
     a retry delay are waited for)."""
     deadline = time.monotonic() + timeout
@@ -127,7 +127,7 @@ def test_a_delivery_that_keeps_failing_lands_in_the_dlq_and_a_redrive_posts_it(m
     sqs = boto3.client("sqs")
     dlq = stack.resources.dlq_urls["normal"]
 
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline and _dlq_depth(sqs, dlq) == 0:
         stack.drain()
         time.sleep(0.3)
