@@ -27,12 +27,16 @@ def resolve_secret(ref: str) -> str:
     if ref in local:
         return local[ref]
     scheme, _, name = ref.partition(":")
+    failure: str | None = None
+    value = ""
     try:
         value = _fetch(scheme, name)
     except SecretError:
         raise
     except Exception as exc:  # the AWS SDK error text can carry the request; keep only its type
-        raise SecretError(f"secret {ref} could not be read ({type(exc).__name__})") from None
+        failure = type(exc).__name__
+    if failure:  # raised outside the except block, so no cause or context travels with it
+        raise SecretError(f"secret {ref} could not be read ({failure})")
     if not value:
         raise SecretError(f"secret {ref} is empty")
     return value
