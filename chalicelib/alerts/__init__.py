@@ -1,0 +1,1 @@
+"""Weather and civil-protection alerts: CAP documents and feeds, area matching, alert posts."""
