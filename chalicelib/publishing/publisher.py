@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -41,6 +42,9 @@ MIN_RATE_LIMIT_WAIT_SECONDS = 5.0
 # Failures after which the platform may have acted although we saw no success: the answer was lost
 # (read timeout) or unreadable. Retrying them may duplicate a post on a platform without idempotency.
 UNCERTAIN_REASONS = frozenset({"timeout", "malformed_response"})
+# A reply in an alert thread waits for the thread's first post, checking every few seconds.
+THREAD_WAIT_SECONDS = 3.0
+THREAD_PATIENCE = timedelta(minutes=10)
 
 
 class RetryLater(Exception):
@@ -125,7 +129,14 @@ def _attempt(
     invocation: _Invocation, message: DeliveryMessage, record: SQSRecord, delivery: Delivery
 ) -> None:
     try:
-        result = _post(delivery)
+        reply_to = _reply_target(delivery)
+    except ThreadNotReady:
+        store.release_delivery(
+            delivery, "waiting_for_thread", "the post it replies to is not out yet", utcnow()
+        )
+        return _come_back(message, record, THREAD_WAIT_SECONDS, "waiting for the post it replies to")
+    try:
+        result = _post(delivery, reply_to)
     except RetryableError as error:
         return _retry(invocation, message, record, delivery, error)
     except PermanentError as error:
@@ -181,7 +192,30 @@ def _record(delivery: Delivery, result: PostResult) -> None:
     )
 
 
-def _post(delivery: Delivery) -> PostResult:
+class ThreadNotReady(Exception):
+    """The post this delivery replies to is still on its way."""
+
+
+def _reply_target(delivery: Delivery) -> str | None:
+    """The remote id to reply to on this channel, for a delivery in an alert thread. A reply
+    waits for its thread's first post, but not forever: if that post failed, or is still not out
+    after THREAD_PATIENCE, the reply goes out on its own rather than not at all."""
+    if not delivery.thread_anchor:
+        return None
+    anchor = store.get_delivery(delivery.tenant, delivery.thread_anchor, delivery.channel)
+    if anchor is None or anchor.status == "failed":
+        return None
+    if anchor.status == "posted":
+        return anchor.remote_id
+    if utcnow() - delivery.created_at < THREAD_PATIENCE:
+        raise ThreadNotReady(delivery.thread_anchor)
+    logger.warning(
+        "Replying without a thread: its first post is not out", extra={"anchor": delivery.thread_anchor}
+    )
+    return None
+
+
+def _post(delivery: Delivery, reply_to: str | None) -> PostResult:
     try:
         tenant = current_config().tenant(delivery.tenant)
         channel = tenant.channel(delivery.channel)
@@ -193,7 +227,9 @@ def _post(delivery: Delivery) -> PostResult:
     if announcement is None:
         raise PermanentError("announcement not found", reason="announcement_missing")
     adapter = adapter_for(channel)
-    return adapter.publish(adapter.render(announcement), idempotency_key=delivery.idempotency_key)
+    return adapter.publish(
+        adapter.render(announcement), idempotency_key=delivery.idempotency_key, reply_to=reply_to
+    )
 
 
 def _backoff(attempts: int) -> float:

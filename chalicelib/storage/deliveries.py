@@ -48,6 +48,8 @@ class Delivery:
     posted_at: datetime | None = None
     error_reason: str | None = None
     error: str | None = None
+    # The announcement whose post on this same channel this one replies to (alert threads).
+    thread_anchor: str | None = None
 
     @property
     def key(self) -> dict[str, Any]:
@@ -77,7 +79,14 @@ class Claim:
 
 
 def delivery_item(
-    *, tenant: str, announcement_id: str, channel: str, platform: str, lane: Lane, created: datetime
+    *,
+    tenant: str,
+    announcement_id: str,
+    channel: str,
+    platform: str,
+    lane: Lane,
+    created: datetime,
+    thread_anchor: str | None = None,
 ) -> dict[str, Any]:
     return {
         "pk": keys.tenant_pk(tenant),
@@ -93,6 +102,7 @@ def delivery_item(
         "gsi1pk": keys.delivery_status_pk(tenant, "pending"),
         "gsi1sk": iso(created),
         "expires_at": epoch(created + DELIVERY_TTL),
+        "thread_anchor": thread_anchor,
     }
 
 
@@ -116,6 +126,7 @@ def delivery_from_item(item: dict[str, Any]) -> Delivery:
         posted_at=when("posted_at"),
         error_reason=item.get("error_reason"),
         error=item.get("error"),
+        thread_anchor=item.get("thread_anchor"),
     )
 
 

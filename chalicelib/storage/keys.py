@@ -8,6 +8,8 @@ Access patterns (none scans):
   one delivery           get/upd  pk=T#{tenant}            sk=DLV#{announcement}#{channel}
   deliveries by status   query    gsi1pk=T#{tenant}#DLV#{status}  gsi1sk={iso time}  (sparse: posted
                                    deliveries leave the index, so it only holds work and failures)
+  alert thread of an id  batchget pk=T#{tenant}#ALERT      sk={hash of sender and identifier}
+                                   (every identifier of a thread, original and updates, has a row)
 """
 
 from __future__ import annotations
@@ -35,3 +37,7 @@ def delivery_sk(announcement_id: str, channel: str) -> str:
 
 def delivery_status_pk(tenant: str, status: str) -> str:
     return f"T#{tenant}#DLV#{status}"
+
+
+def alert_pk(tenant: str) -> str:
+    return f"T#{tenant}#ALERT"

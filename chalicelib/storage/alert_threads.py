@@ -1,0 +1,76 @@
+"""Alert threads as stored per tenant: every CAP identifier that belongs to a thread (the first
+alert and each update) has a row pointing at the thread's facts and its anchor announcement, so an
+update that references any earlier identifier finds the thread in one batch read."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.alerts.model import Level
+from chalicelib.alerts.threads import Facts, Thread
+from chalicelib.clock import epoch, iso, parse_iso
+from chalicelib.storage import dynamo, keys
+
+# Threads are kept a while after their alert expires: late updates and cancels still find them.
+KEEP_AFTER_EXPIRY = timedelta(days=30)
+
+
+def alert_key(sender: str, identifier: str) -> str:
+    """A fixed-size sort key: CAP identifiers and senders are free text of any length."""
+    return hashlib.sha256(f"{sender}\n{identifier}".encode()).hexdigest()[:40]
+
+
+def thread_row(tenant: str, sender: str, identifier: str, thread: Thread, now: datetime) -> dict[str, Any]:
+    facts = thread.facts
+    until = facts.expires or now
+    return {
+        "pk": keys.alert_pk(tenant),
+        "sk": alert_key(sender, identifier),
+        "sender": sender,
+        "identifier": identifier,
+        "anchor": thread.anchor,
+        "ended": thread.ended,
+        "level": int(facts.level),
+        "hazard": facts.hazard,
+        "zones": list(facts.zones),
+        "onset": iso(facts.onset) if facts.onset else None,
+        "expires": iso(facts.expires) if facts.expires else None,
+        "updated_at": iso(now),
+        "expires_at": epoch(max(until, now) + KEEP_AFTER_EXPIRY),
+    }
+
+
+def find_rows(tenant: str, sender_identifiers: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Thread]:
+    """The stored thread of each (sender, identifier) that has one."""
+    wanted = {alert_key(s, i): (s, i) for s, i in sender_identifiers}
+    if not wanted:
+        return {}
+    request = {
+        dynamo.table_name(): {
+            "Keys": [dynamo.to_dynamo({"pk": keys.alert_pk(tenant), "sk": k}) for k in sorted(wanted)],
+            "ConsistentRead": True,
+        }
+    }
+    found: dict[tuple[str, str], Thread] = {}
+    for response in dynamo.drain(dynamo.client().batch_get_item, request, "UnprocessedKeys"):
+        for raw in response["Responses"].get(dynamo.table_name(), []):
+            item = dynamo.from_dynamo(raw)
+            found[wanted[item["sk"]]] = _thread(item)
+    return found
+
+
+def _thread(item: dict[str, Any]) -> Thread:
+    return Thread(
+        anchor=item["anchor"],
+        ended=bool(item.get("ended")),
+        facts=Facts(
+            level=Level(int(item["level"])),
+            hazard=item["hazard"],
+            zones=tuple(item.get("zones", [])),
+            onset=parse_iso(item["onset"]) if item.get("onset") else None,
+            expires=parse_iso(item["expires"]) if item.get("expires") else None,
+        ),
+    )
