@@ -28,5 +28,5 @@ class Announcement:
     categories: tuple[str, ...] = ()
     published: datetime | None = None  # timezone-aware, Europe/Rome
     priority: Priority = "normal"
-    kind: Literal["news"] = "news"
+    kind: Literal["news", "alert"] = "news"
     extra: dict[str, str] = field(default_factory=dict)

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    PlainValidator,
+    field_validator,
+    model_validator,
+)
+
+from chalicelib.alerts.model import Level
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
@@ -44,7 +56,110 @@ class CmsSource(_Model):
     priority: Literal["normal", "urgent"] = "normal"
 
 
+class CapSource(_Model):
+    """An alert feed: a CAP 1.2 document (the DPC bulletin too), the MeteoAlarm JSON warnings API or a
+    MeteoAlarm Atom feed."""
+
+    id: Slug
+    kind: Literal["cap"]
+    url: HttpUrl
+    format: Literal["cap", "meteoalarm_json", "meteoalarm_atom"] = "cap"
+    # Alerts cannot wait for EventBridge's one-minute tick: the alert poller loops inside an invocation
+    # with conditional GETs, so a few seconds is a valid period.
+    poll_every_seconds: int = Field(default=15, ge=5, le=3600)
+    priority: Literal["normal", "urgent"] = "urgent"
+
+
+# The news poller's source: the CMS-only code (polling, announce) keeps its name and its fields.
 Source = CmsSource
+_SOURCE_KINDS: dict[str, type[CmsSource] | type[CapSource]] = {"cms": CmsSource, "cap": CapSource}
+
+
+def _source_of_its_kind(value: Any) -> CmsSource | CapSource:
+    """Validate a source as the model its `kind` names (cms when absent). Dispatching here rather than
+    with a tagged union keeps the tag out of error paths: "sources[0](notizie).url", not "...cms.url"."""
+    # A dict from the YAML, or a model already built (a config assembled in code).
+    kind = value.get("kind", "cms") if isinstance(value, dict) else getattr(value, "kind", "cms")
+    model = _SOURCE_KINDS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        raise ValueError(f"kind: unknown source kind {kind!r} (cms or cap)")
+    return model.model_validate(value)
+
+
+AnySource = Annotated[CmsSource | CapSource, PlainValidator(_source_of_its_kind)]
+
+# MeteoAlarm's Italian regions, IT001 Calabria to IT020 Friuli-Venezia Giulia (see shared/alerts.md).
+EMMA_IDS = frozenset(f"IT{number:03d}" for number in range(1, 21))
+# DPC alert zones: a four-letter region prefix and a zone ("Tosc-B", "Lomb-01", "Basi-E2", and
+# Valle d'Aosta's "VDAo-A", hence capitals inside the prefix).
+ZONE_PATTERN = r"^[A-Z][A-Za-z]{3}-[A-Za-z0-9]{1,3}$"
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+MIN_BOUNDARY_POINTS = 3
+MAX_BOUNDARY_POINTS = 20_000
+
+
+def _emma_id(value: str) -> str:
+    if value not in EMMA_IDS:
+        raise ValueError(f"{value!r} is not a MeteoAlarm region of Italy (EMMA_ID IT001 to IT020)")
+    return value
+
+
+def _zone(value: str) -> str:
+    if not re.fullmatch(ZONE_PATTERN, value):
+        raise ValueError(f"{value!r} is not a DPC alert zone code (like Tosc-B, Lomb-01, VDAo-A)")
+    return value
+
+
+EmmaId = Annotated[str, AfterValidator(_emma_id)]
+AlertZone = Annotated[str, AfterValidator(_zone)]
+
+
+class Location(_Model):
+    lat: Latitude
+    lon: Longitude
+
+
+class AlertsConfig(_Model):
+    """Which alerts concern this comune: its MeteoAlarm region, its DPC alert zones, and where it is
+    (a point and/or its boundary) for alerts drawn as polygons or circles."""
+
+    emma_ids: list[EmmaId] = Field(default_factory=list)
+    zones: list[AlertZone] = Field(default_factory=list)
+    location: Location | None = None
+    # [lat, lon] points, as CAP writes coordinates; the ring closes by itself.
+    boundary: list[tuple[Latitude, Longitude]] | None = Field(default=None, max_length=MAX_BOUNDARY_POINTS)
+    # Green means "no particular awareness required": never posted, so it cannot be the minimum.
+    min_level: Literal["yellow", "orange", "red"] = "yellow"
+    # Test and Exercise alerts reach the platform sandbox (marked as such), never a public channel.
+    include_tests_in_sandbox: bool = False
+
+    @field_validator("min_level", mode="before")
+    @classmethod
+    def _never_green(cls, value: object) -> object:
+        if value == "green":
+            raise ValueError("green alerts are never posted: use yellow, orange or red")
+        return value
+
+    @field_validator("boundary")
+    @classmethod
+    def _a_real_polygon(cls, value: list[tuple[float, float]] | None) -> list[tuple[float, float]] | None:
+        if value is not None and len(set(value)) < MIN_BOUNDARY_POINTS:
+            raise ValueError("a boundary needs at least 3 distinct [lat, lon] points")
+        return value
+
+    @model_validator(mode="after")
+    def _says_where(self) -> AlertsConfig:
+        if not (self.emma_ids or self.zones or self.location or self.boundary):
+            raise ValueError(
+                "give at least one of emma_ids, zones, location or boundary: "
+                "otherwise no alert can concern this comune"
+            )
+        return self
+
+    @property
+    def minimum_level(self) -> Level:
+        return Level[self.min_level.upper()]
 
 
 class _Channel(_Model):
@@ -85,9 +200,10 @@ class Tenant(_Model):
     id: Slug
     name: str = Field(min_length=1, max_length=200)
     timezone: Literal["Europe/Rome"] = "Europe/Rome"
-    sources: list[Source] = Field(default_factory=list)
+    sources: list[AnySource] = Field(default_factory=list)
     channels: list[Channel] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list)
+    alerts: AlertsConfig | None = None
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Tenant:
@@ -101,9 +217,22 @@ class Tenant(_Model):
             for name in route.channels:
                 if name not in channels:
                     raise ValueError(f"routes[{index}].channels: unknown channel '{name}'")
+        if self.alert_sources and self.alerts is None:
+            raise ValueError(
+                f"sources: '{self.alert_sources[0].id}' is an alert source, but there is no 'alerts' "
+                "section saying which alerts concern this comune"
+            )
         return self
 
-    def source(self, source_id: str) -> Source:
+    @property
+    def news_sources(self) -> list[CmsSource]:
+        return [source for source in self.sources if isinstance(source, CmsSource)]
+
+    @property
+    def alert_sources(self) -> list[CapSource]:
+        return [source for source in self.sources if isinstance(source, CapSource)]
+
+    def source(self, source_id: str) -> CmsSource | CapSource:
         for source in self.sources:
             if source.id == source_id:
                 return source

@@ -81,7 +81,7 @@ def poll_all_sources(now: datetime | None = None, seconds_left: float | None = N
             return PollResult(tenant.id, source.id, "deferred", reason="out_of_time")
         return poll_source_safely(tenant, source, now)
 
-    jobs = [(tenant, source) for tenant in current_config().tenants for source in tenant.sources]
+    jobs = [(tenant, source) for tenant in current_config().tenants for source in tenant.news_sources]
     with ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL_SOURCES, len(jobs)))) as pool:
         results = list(pool.map(poll, jobs))
     if any(r.status == "deferred" for r in results):

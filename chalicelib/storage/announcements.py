@@ -53,4 +53,5 @@ def get_announcement(tenant: str, announcement_id: str) -> Announcement | None:
         categories=tuple(item.get("categories", [])),
         published=parse_iso(item["published"]).astimezone(ROME) if item.get("published") else None,
         priority=item.get("priority", "normal"),
+        kind=item.get("kind", "news"),
     )
