@@ -50,7 +50,7 @@ class Area:
 class Info:
     """One `info` block: CAP repeats it once per language, each a full copy."""
 
-    language: str  # "it-IT", "en-GB"; CAP's default "en-US" when absent
+    language: str  # "it-IT", "en-GB"; when absent "it-IT" for an Italian authority's sender OID, else "en-US"
     event: str
     category: tuple[str, ...] = ()
     response_type: tuple[str, ...] = ()

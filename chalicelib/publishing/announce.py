@@ -74,34 +74,47 @@ def announce(
         announcement_id=announcement_id(item_keys[0], moment),
         priority=source.priority,
     )
-    seen_rows = [
-        seen_item(tenant.id, key, source.id, moment, f"announced:{announcement.id}") for key in item_keys
+    # A new key may overwrite an expired row (DynamoDB deletes expired items lazily).
+    guards = [
+        put(row)
+        if row["sk"] in known_keys
+        else put(row, "attribute_not_exists(pk) OR expires_at <= :now", {":now": epoch(moment)})
+        for row in (
+            seen_item(tenant.id, key, source.id, moment, f"announced:{announcement.id}") for key in item_keys
+        )
     ]
+    return write_announcement(tenant, source.id, announcement, moment, guards=guards)
+
+
+def write_announcement(
+    tenant: Tenant,
+    source_id: str,
+    announcement: Announcement,
+    moment: datetime,
+    *,
+    guards: Sequence[dict[str, Any]],
+    thread_anchor: str | None = None,
+) -> Announced | None:
+    """One transaction: the `guards` (the rows that say this content was handled, conditional so
+    that two pollers cannot both announce it), the announcement and one pending delivery per
+    channel routed from the source. None if a guard's condition failed: announced already."""
     deliveries = [
         delivery_item(
             tenant=tenant.id,
             announcement_id=announcement.id,
             channel=channel.id,
             platform=channel.platform,
-            lane=source.priority,
+            lane=announcement.priority,
             created=moment,
+            thread_anchor=thread_anchor,
         )
-        for channel in tenant.channels_for(source.id)
+        for channel in tenant.channels_for(source_id)
     ]
-    # A new key may overwrite an expired row (DynamoDB deletes expired items lazily); the
-    # announcement and its deliveries are always new.
-    puts = [
-        {"Put": {"TableName": dynamo.table_name(), "Item": dynamo.to_dynamo(row)}}
-        if row["sk"] in known_keys
-        else _put(row, "attribute_not_exists(pk) OR expires_at <= :now", {":now": epoch(moment)})
-        for row in seen_rows
-    ]
-    puts += [
-        _put(row, "attribute_not_exists(pk)")
-        for row in [announcement_item(announcement, moment), *deliveries]
-    ]
+    rows = [announcement_item(announcement, moment), *deliveries]
     try:
-        dynamo.client().transact_write_items(TransactItems=puts)
+        dynamo.client().transact_write_items(
+            TransactItems=[*guards, *(put(row, "attribute_not_exists(pk)") for row in rows)]
+        )
     except ClientError as error:
         if dynamo.is_condition_failure(error):
             return None
@@ -109,13 +122,13 @@ def announce(
     return Announced(announcement, [delivery_from_item(row) for row in deliveries])
 
 
-def _put(row: dict[str, Any], condition: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A conditional put; an existing row means the item was announced already."""
-    put: dict[str, Any] = {
-        "TableName": dynamo.table_name(),
-        "Item": dynamo.to_dynamo(row),
-        "ConditionExpression": condition,
-    }
+def put(
+    row: dict[str, Any], condition: str | None = None, values: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A transaction item that writes `row`, on `condition` if given."""
+    request: dict[str, Any] = {"TableName": dynamo.table_name(), "Item": dynamo.to_dynamo(row)}
+    if condition:
+        request["ConditionExpression"] = condition
     if values:
-        put["ExpressionAttributeValues"] = dynamo.values(values)
-    return {"Put": put}
+        request["ExpressionAttributeValues"] = dynamo.values(values)
+    return {"Put": request}

@@ -23,14 +23,23 @@ def alert_key(sender: str, identifier: str) -> str:
     return hashlib.sha256(f"{sender}\n{identifier}".encode()).hexdigest()[:40]
 
 
-def thread_row(tenant: str, sender: str, identifier: str, thread: Thread, now: datetime) -> dict[str, Any]:
-    facts = thread.facts
-    until = facts.expires or now
+def handled_row(
+    tenant: str, sender: str, identifier: str, now: datetime, until: datetime | None
+) -> dict[str, Any]:
+    """An alert that was read and needed no post for this tenant: it is not read again."""
     return {
         "pk": keys.alert_pk(tenant),
         "sk": alert_key(sender, identifier),
         "sender": sender,
         "identifier": identifier,
+        "updated_at": iso(now),
+        "expires_at": epoch(max(until or now, now) + KEEP_AFTER_EXPIRY),
+    }
+
+
+def thread_row(tenant: str, sender: str, identifier: str, thread: Thread, now: datetime) -> dict[str, Any]:
+    facts = thread.facts
+    return handled_row(tenant, sender, identifier, now, facts.expires) | {
         "anchor": thread.anchor,
         "ended": thread.ended,
         "level": int(facts.level),
@@ -38,13 +47,13 @@ def thread_row(tenant: str, sender: str, identifier: str, thread: Thread, now: d
         "zones": list(facts.zones),
         "onset": iso(facts.onset) if facts.onset else None,
         "expires": iso(facts.expires) if facts.expires else None,
-        "updated_at": iso(now),
-        "expires_at": epoch(max(until, now) + KEEP_AFTER_EXPIRY),
     }
 
 
-def find_rows(tenant: str, sender_identifiers: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Thread]:
-    """The stored thread of each (sender, identifier) that has one."""
+def find_rows(
+    tenant: str, sender_identifiers: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Thread | None]:
+    """Each (sender, identifier) this tenant has handled, with its thread (None: handled, no post)."""
     wanted = {alert_key(s, i): (s, i) for s, i in sender_identifiers}
     if not wanted:
         return {}
@@ -54,11 +63,11 @@ def find_rows(tenant: str, sender_identifiers: Iterable[tuple[str, str]]) -> dic
             "ConsistentRead": True,
         }
     }
-    found: dict[tuple[str, str], Thread] = {}
+    found: dict[tuple[str, str], Thread | None] = {}
     for response in dynamo.drain(dynamo.client().batch_get_item, request, "UnprocessedKeys"):
         for raw in response["Responses"].get(dynamo.table_name(), []):
             item = dynamo.from_dynamo(raw)
-            found[wanted[item["sk"]]] = _thread(item)
+            found[wanted[item["sk"]]] = _thread(item) if item.get("anchor") else None
     return found
 
 

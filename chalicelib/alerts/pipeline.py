@@ -1,0 +1,190 @@
+"""From parsed alerts to posts on one tenant's channels: match, decide against the stored thread,
+then write the thread rows, the announcement and its deliveries in one transaction.
+
+Every alert identifier a tenant has handled gets a row (with its thread, or marked as needing no
+post), written with the announcement: an alert read again on the next poll, seconds later, is
+skipped after one batch read, and two pollers cannot both post it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.alerts.areas import admits, matching_areas
+from chalicelib.alerts.cap import alert_level, hazard, is_all_clear, preferred_info
+from chalicelib.alerts.model import Alert, Area, Info
+from chalicelib.alerts.render import AlertFacts, alert_post, area_name
+from chalicelib.alerts.threads import Action, Decision, Facts, Thread, decide
+from chalicelib.config.models import AlertsConfig, CapSource, Tenant
+from chalicelib.observability import logger
+from chalicelib.publishing.announce import Announced, announcement_id, put, write_announcement
+from chalicelib.storage import dynamo
+from chalicelib.storage.alert_threads import alert_key, find_rows, handled_row, thread_row
+
+Key = tuple[str, str]  # (sender, identifier)
+
+
+@dataclass(frozen=True)
+class AlertOutcome:
+    tenant: str
+    identifier: str
+    action: str
+    reason: str
+    announcement: str | None = None
+
+
+@dataclass(frozen=True)
+class _Context:
+    tenant: Tenant
+    config: AlertsConfig
+    source: CapSource
+    now: datetime
+
+
+def handle_alerts(
+    tenant: Tenant, source: CapSource, alerts: Sequence[Alert], now: datetime
+) -> tuple[list[AlertOutcome], list[Announced]]:
+    """Decide and record each alert not yet handled for this tenant; the caller enqueues the
+    deliveries of what was announced."""
+    if tenant.alerts is None or not alerts:
+        return [], []
+    context = _Context(tenant, tenant.alerts, source, now)
+    wanted = {(a.sender, a.identifier) for a in alerts}
+    wanted |= {(r.sender, r.identifier) for a in alerts for r in a.references}
+    stored = find_rows(tenant.id, wanted)
+    outcomes: list[AlertOutcome] = []
+    announced: list[Announced] = []
+    # Originals before their updates, so an update in the same document finds its thread.
+    for alert in sorted(alerts, key=lambda a: a.sent):
+        if (alert.sender, alert.identifier) in stored:
+            continue  # handled on an earlier poll
+        outcome, posted, thread = _handle(context, alert, stored)
+        stored[(alert.sender, alert.identifier)] = thread
+        outcomes.append(outcome)
+        announced.extend([posted] if posted else [])
+    return outcomes, announced
+
+
+def _handle(
+    context: _Context, alert: Alert, stored: dict[Key, Thread | None]
+) -> tuple[AlertOutcome, Announced | None, Thread | None]:
+    linked = [(r.sender, r.identifier) for r in alert.references if stored.get((r.sender, r.identifier))]
+    thread = stored[linked[0]] if linked else None
+    info = preferred_info(alert)
+    facts, areas = _facts(alert, info, context.config)
+    decision = decide(
+        facts=facts,
+        all_clear=is_all_clear(alert, info),
+        thread=thread,
+        min_level=context.config.minimum_level,
+        now=context.now,
+    )
+    posted: Announced | None = None
+    if decision.action is Action.NOTHING or info is None:
+        after = decision.thread
+        _write(_rows(context, alert, linked, after))
+    else:
+        case = _Case(alert, info, decision, facts, areas, thread, linked)
+        posted, after = _announce(context, case)
+    logger.info(
+        "Alert decided",
+        extra={"tenant": context.tenant.id, "alert": alert.identifier, "action": decision.action.value},
+    )
+    outcome = AlertOutcome(
+        context.tenant.id,
+        alert.identifier,
+        decision.action.value,
+        decision.reason,
+        posted.announcement.id if posted else None,
+    )
+    return outcome, posted, after
+
+
+def _facts(alert: Alert, info: Info | None, config: AlertsConfig) -> tuple[Facts | None, tuple[Area, ...]]:
+    """The material facts for this tenant, or None when the alert is not for it (status, scope,
+    no matching area, no level). Level and expiry are judged by the thread decision."""
+    if info is None or not admits(alert, config):
+        return None, ()
+    areas = matching_areas(info, config)
+    level = alert_level(info)
+    if not areas or level is None:
+        return None, ()
+    zones = tuple(sorted({area_name(area) for area in areas}))
+    return Facts(level, hazard(info), zones, info.onset or info.effective, info.expires), areas
+
+
+@dataclass(frozen=True)
+class _Case:
+    """One alert that gets a post, with what was decided about it."""
+
+    alert: Alert
+    info: Info
+    decision: Decision
+    facts: Facts | None
+    areas: tuple[Area, ...]
+    thread: Thread | None
+    linked: list[Key]
+
+
+def _announce(context: _Context, case: _Case) -> tuple[Announced | None, Thread | None]:
+    alert, thread, decision = case.alert, case.thread, case.decision
+    new_id = announcement_id(alert_key(alert.sender, alert.identifier), context.now)
+    shown = case.facts or (thread.facts if thread else None)
+    if shown is None:  # decide() posts only with facts or a thread
+        return None, decision.thread
+    post = alert_post(
+        AlertFacts(
+            alert=alert,
+            info=case.info,
+            level=shown.level,
+            hazard=shown.hazard,
+            # An end of alert names the areas of what was posted, whatever the closing message covers.
+            areas=case.areas or tuple(Area(description=zone) for zone in shown.zones),
+        ),
+        now=context.now,
+        kind=decision.action.value,  # type: ignore[arg-type]  # the same four values as PostKind
+        previous_level=thread.facts.level if thread else None,
+    )
+    if decision.action in (Action.POST, Action.LEVEL_UP):
+        after: Thread | None = Thread(anchor=new_id, facts=shown)  # later replies thread under this post
+        reply_under = None
+    else:
+        after, reply_under = decision.thread, thread.anchor if thread else None
+    announcement = post.announcement(
+        tenant=context.tenant.id, announcement_id=new_id, source=context.source.id, published=alert.sent
+    )
+    posted = write_announcement(
+        context.tenant,
+        context.source.id,
+        announcement,
+        context.now,
+        guards=_rows(context, alert, case.linked, after),
+        thread_anchor=reply_under,
+    )
+    return posted, after
+
+
+def _rows(context: _Context, alert: Alert, linked: list[Key], thread: Thread | None) -> list[dict[str, Any]]:
+    """This alert's row (new: the guard against a second poller) and the rows of the identifiers it
+    references, brought up to the thread's new state."""
+    tenant, now = context.tenant.id, context.now
+    if thread is None:
+        info = preferred_info(alert)
+        own = handled_row(tenant, alert.sender, alert.identifier, now, info.expires if info else None)
+        return [put(own, "attribute_not_exists(pk)")]
+    rows = [put(thread_row(tenant, alert.sender, alert.identifier, thread, now), "attribute_not_exists(pk)")]
+    rows += [put(thread_row(tenant, sender, identifier, thread, now)) for sender, identifier in linked]
+    return rows
+
+
+def _write(guards: list[dict[str, Any]]) -> None:
+    try:
+        dynamo.client().transact_write_items(TransactItems=guards)
+    except ClientError as error:
+        if not dynamo.is_condition_failure(error):
+            raise
