@@ -26,6 +26,16 @@ def poll_sources(event: CloudWatchEvent) -> dict[str, Any]:
     return poll_all_sources(seconds_left=seconds_left(event.context))
 
 
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="poll_alerts")
+def poll_alerts(event: CloudWatchEvent) -> dict[str, Any]:
+    from chalicelib.alerts.polling import poll_alert_sources, poll_alerts_until
+    from chalicelib.clock import seconds_left
+
+    if event.to_dict().get("detail", {}).get("single_pass"):  # the local runner's own cadence
+        return poll_alert_sources()
+    return poll_alerts_until(lambda: seconds_left(event.context))
+
+
 @app.schedule(Rate(5, unit=Rate.MINUTES), name="housekeeping")
 def housekeeping(event: CloudWatchEvent) -> dict[str, Any]:
     from chalicelib.publishing.housekeeping import run_housekeeping

@@ -30,6 +30,8 @@ PUBLISH_LATENCY = "PublishLatencySeconds"
 UNCERTAIN_RETRIES = "UncertainRetries"
 DUPLICATE_POSTS = "DuplicatePosts"
 DELIVERIES_REQUEUED = "DeliveriesRequeued"
+# Alerts
+ALERTS_POSTED = "AlertsAnnounced"
 
 
 def count(name: str, value: float = 1, **breakdown: str) -> None:

@@ -17,6 +17,7 @@ from devtools.stack import ROOT, LocalStack
 STATE_DIR = ROOT / ".banditore"
 ENV_FILE = "env.json"  # in the state folder while `banditore run` is up: how to reach its AWS
 EXIT_INVALID = 2
+ALERT_POLL_SECONDS = 15
 
 
 def config_check(args: argparse.Namespace) -> int:
@@ -123,9 +124,12 @@ def _config_ok(path: Path) -> bool:
 
 
 def _serve(stack: LocalStack, *, poll_every: float) -> None:
-    next_poll = next_housekeeping = 0.0
+    next_poll = next_alerts = next_housekeeping = 0.0
     while True:
         now = time.monotonic()
+        if now >= next_alerts:
+            stack.poll_alerts()
+            next_alerts = now + ALERT_POLL_SECONDS
         if now >= next_poll:
             result = stack.poll()
             new = sum(s.get("new", 0) for s in result.get("sources", []))

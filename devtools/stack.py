@@ -171,6 +171,12 @@ class LocalStack:
     def poll(self) -> dict[str, Any]:
         return self.invoke("poll_sources", _schedule_event())  # type: ignore[no-any-return]
 
+    def poll_alerts(self) -> dict[str, Any]:
+        """One pass over the alert feeds (in AWS the function loops for its whole minute)."""
+        event = _schedule_event()
+        event["detail"] = {"single_pass": True}
+        return self.invoke("poll_alerts", event)  # type: ignore[no-any-return]
+
     def housekeeping(self) -> dict[str, Any]:
         return self.invoke("housekeeping", _schedule_event())  # type: ignore[no-any-return]
 

@@ -50,7 +50,7 @@ def tenant(
     return {
         "id": tenant_id,
         "name": f"Comune {tenant_id}",
-        "sources": [defaults | s for s in sources],
+        "sources": [s if s.get("kind") == "cap" else defaults | s for s in sources],
         "channels": channels,
         "routes": [{"source": s["id"], "channels": [c["id"] for c in channels]} for s in sources],
     }

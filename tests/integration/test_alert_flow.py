@@ -1,0 +1,146 @@
+"""End to end on the local stack: an orange alert for a zone reaches every channel of every comune
+in that zone; its update replies in each thread; its cancellation closes each thread; nothing is
+posted twice, however often the feed is read."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from devtools.stack import LocalStack
+from tests.conftest import tenant
+
+SENDER = "allerte@protezionecivile.example.it"
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def _cap(
+    identifier: str,
+    msg_type: str,
+    *,
+    expires: datetime,
+    references: str = "",
+    level: str = "3; orange; Severe",
+) -> str:
+    refs = f"<references>{references}</references>" if references else ""
+    return f"""
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>{identifier}</identifier><sender>{SENDER}</sender><sent>{NOW.isoformat()}</sent>
+  <status>Actual</status><msgType>{msg_type}</msgType><scope>Public</scope>{refs}
+  <info>
+    <language>it-IT</language><category>Met</category>
+    <event>Allerta arancione per rischio idrogeologico</event>
+    <urgency>Expected</urgency><severity>Severe</severity><certainty>Likely</certainty>
+    <onset>{NOW.isoformat()}</onset><expires>{expires.isoformat()}</expires>
+    <senderName>Centro Funzionale Regionale</senderName>
+    <instruction>Evitare i sottopassi e le zone vicine ai corsi d'acqua.</instruction>
+    <web>https://www.protezionecivile.example.it/allerte/{identifier}</web>
+    <parameter><valueName>awareness_level</valueName><value>{level}</value></parameter>
+    <area>
+      <areaDesc>Valdarno</areaDesc>
+      <geocode><valueName>Zona di Allerta</valueName><value>Tosc-B</value></geocode>
+    </area>
+  </info>
+</alert>"""
+
+
+def _alerts(*documents: str) -> bytes:
+    """Several alerts in one SMHI-style wrapper, as some feeds publish them."""
+    return ("<alerts>" + "".join(documents) + "</alerts>").encode()
+
+
+ALERT = _cap("ALLERTA-1", "Alert", expires=NOW + timedelta(days=1))
+REFS_1 = f"{SENDER},ALLERTA-1,{NOW.isoformat()}"
+UPDATE = _cap("ALLERTA-2", "Update", expires=NOW + timedelta(days=2), references=REFS_1)
+CANCEL = _cap(
+    "ALLERTA-3",
+    "Cancel",
+    expires=NOW + timedelta(days=2),
+    references=f"{REFS_1} {SENDER},ALLERTA-2,{NOW.isoformat()}",
+)
+
+
+def _comune(name: str) -> dict[str, Any]:
+    """A comune in zone Tosc-B with its own Telegram channel and Mastodon account (sandboxed)."""
+    source = {"id": "allerte", "kind": "cap", "url": "https://sample.feeds.invalid/allerte.xml"}
+    env = name.upper().replace("-", "_")
+    channels = [
+        {
+            "id": "telegram",
+            "platform": "telegram",
+            "chat": f"@{env.title().replace('_', '')}",
+            "token": f"env:{env}_TG",
+        },
+        {
+            "id": "mastodon",
+            "platform": "mastodon",
+            "instance": "https://mastodon.invalid",
+            "token": f"env:{env}_MA",
+        },
+    ]
+    return tenant(name, sources=[source], channels=channels) | {"alerts": {"zones": ["Tosc-B"]}}
+
+
+def _serve(stack: LocalStack, body: bytes) -> None:
+    (stack.feeds_dir / "allerte.xml").write_bytes(body)
+
+
+def _round(stack: LocalStack) -> list[dict[str, Any]]:
+    """Read the alert feed once, publish everything, and return the posts this made."""
+    before = len(stack.sandbox.posts())
+    stack.poll_alerts()
+    stack.drain()
+    return stack.sandbox.posts()[before:]
+
+
+def test_alert_update_and_cancel_are_one_thread_per_channel_per_comune(make_stack: Any) -> None:
+    stack = make_stack([_comune("comune-a"), _comune("comune-b")], {"allerte.xml": _alerts(ALERT)})
+
+    first = _round(stack)
+    assert len(first) == 2 * 2  # 2 comuni x (telegram, mastodon)
+    assert all("🟠" in p["text"] and "arancione" in p["text"].lower() for p in first)
+    assert all("reply_parameters" not in p["options"] and "in_reply_to_id" not in p["options"] for p in first)
+
+    assert _round(stack) == []  # read again (304): nothing new
+    _serve(stack, _alerts(ALERT, UPDATE))
+    replies = _round(stack)
+    assert len(replies) == 4
+    _assert_threaded(first, replies)
+
+    _serve(stack, _alerts(ALERT, UPDATE, CANCEL))
+    closing = _round(stack)
+    assert len(closing) == 4
+    assert all("Fine allerta" in p["text"] for p in closing)
+    _assert_threaded(first, closing)
+
+    _serve(stack, _alerts(CANCEL, UPDATE, ALERT))  # the same alerts, in another order
+    stack.poll_alerts()
+    stack.drain()
+    assert len(stack.sandbox.posts()) == 12
+
+
+def _assert_threaded(originals: list[dict[str, Any]], replies: list[dict[str, Any]]) -> None:
+    """Each reply answers the original post of its own channel and comune."""
+    for reply in replies:
+        [original] = [
+            o for o in originals if o["platform"] == reply["platform"] and o["target"] == reply["target"]
+        ]
+        if reply["platform"] == "telegram":
+            assert reply["options"]["reply_parameters"]["message_id"] == int(original["id"])
+        else:
+            assert reply["options"]["in_reply_to_id"] == original["id"]
+
+
+def test_a_reissue_without_material_change_and_a_test_alert_post_nothing(make_stack: Any) -> None:
+    stack = make_stack([_comune("comune-a")], {"allerte.xml": _alerts(ALERT)})
+    assert len(_round(stack)) == 2
+    reissue = _cap("ALLERTA-1B", "Update", expires=NOW + timedelta(days=1), references=REFS_1)
+    drill = _cap("PROVA-1", "Alert", expires=NOW + timedelta(days=1)).replace(
+        "<status>Actual", "<status>Test"
+    )
+    _serve(stack, _alerts(ALERT, reissue, drill))
+
+    stack.poll_alerts()
+    stack.drain()
+
+    assert len(stack.sandbox.posts()) == 2
