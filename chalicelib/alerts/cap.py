@@ -55,7 +55,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from itertools import pairwise
 from typing import Protocol, TypeVar, get_args
 from xml.etree.ElementTree import Element, ParseError
 from xml.parsers.expat import errors as expat_errors
@@ -64,6 +63,7 @@ import defusedxml.ElementTree as safe_xml
 from defusedxml import DefusedXmlException
 
 from chalicelib.alerts.errors import AlertError, shown
+from chalicelib.alerts.geometry import twice_area
 from chalicelib.alerts.model import (
     Alert,
     Area,
@@ -436,7 +436,7 @@ def _polygon(text: str) -> tuple[Point, ...] | None:
     points = [point for point in map(_point, pairs) if point is not None]
     if points and points[0] != points[-1]:
         points.append(points[0])
-    if len(set(points)) < _TRIANGLE or abs(_twice_area(points)) < 2 * _MIN_AREA_DEG2:
+    if len(set(points)) < _TRIANGLE or twice_area(points) < 2 * _MIN_AREA_DEG2:
         logger.warning("Polygon without area dropped", extra={"pairs": len(pairs), "usable": len(points)})
         return None
     if len(points) < len(pairs):
@@ -451,11 +451,6 @@ def _point(pair: str) -> Point | None:
         return None
     lat, lon = float(lat_text), float(lon_text)
     return (lat, lon) if -90 <= lat <= 90 and -180 <= lon <= 180 else None  # noqa: PLR2004
-
-
-def _twice_area(ring: Sequence[Point]) -> float:
-    """Twice the signed area of a closed ring, in square degrees (shoelace formula)."""
-    return sum(lat * next_lon - next_lat * lon for (lat, lon), (next_lat, next_lon) in pairwise(ring))
 
 
 def _circle(text: str) -> Circle | None:

@@ -10,13 +10,12 @@ from typing import Any
 
 import pytest
 
-from chalicelib.alerts.areas import (
+from chalicelib.alerts.areas import concerns, matching_areas
+from chalicelib.alerts.geometry import (
     circle_contains,
     circle_meets_polygon,
-    concerns,
     great_circle_km,
     is_degenerate,
-    matching_areas,
     polygon_contains,
     polygons_intersect,
 )
