@@ -35,6 +35,7 @@ def config_check(args: argparse.Namespace) -> int:
 
 
 def preview(args: argparse.Namespace) -> int:
+    from chalicelib.alerts.errors import AlertError
     from chalicelib.sources.errors import FeedError
     from devtools.preview import build_preview
 
@@ -46,7 +47,7 @@ def preview(args: argparse.Namespace) -> int:
     except KeyError as error:
         print(f"Ente sconosciuto: {error}", file=sys.stderr)
         return EXIT_INVALID
-    except (FeedError, OSError) as error:
+    except (FeedError, AlertError, OSError) as error:
         print(f"{args.feed}: feed non leggibile: {error}", file=sys.stderr)
         return 1
     json.dump(document, sys.stdout, ensure_ascii=False, indent=2)

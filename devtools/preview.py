@@ -1,38 +1,60 @@
-"""`banditore preview`: parse a feed document and show, for each item, the announcement and the
-exact text each configured channel would get. No side effects: nothing is stored or posted.
+"""`banditore preview`: parse a document and show what each configured channel would get. No side
+effects: nothing is stored or posted. A news feed (RSS/Atom) gives one entry per item; an alert
+document (CAP, a wrapper of CAP alerts, MeteoAlarm's JSON warnings) one entry per alert, with what
+each tenant's zones and location match.
 
 The JSON is a stable interface (schema "banditore.preview/1", documented in README):
 {
   "schema": "banditore.preview/1",
-  "feed": {"location": str, "items": int, "warnings": [str]},
-  "items": [
+  "feed": {"location": str, "kind": "news" | "alerts", "items": int, "warnings": [str]},
+  "items": [                                                    (news)
     {"announcement": {"title", "summary", "link", "image": {"url", "alt"} | null, "categories": [str],
                       "published": ISO-8601 | null, "dedupe_keys": [str]},
-     "channels": [{"tenant", "channel", "platform", "text", "length", "limit", "truncated", "parse_mode"}]}
+     "channels": [CHANNEL]}
+  ],
+  "alerts": [                                                   (alerts)
+    {"alert": {"identifier", "sender", "msg_type", "status", "sent", "level": "yellow"… | null,
+               "hazard", "all_clear": bool, "expires": ISO-8601 | null},
+     "tenants": [{"tenant", "matched_areas": [str], "concerned": bool, "channels": [CHANNEL]}]}
   ]
 }
-Without --config, one default channel per platform is shown (tenant and channel are null).
+CHANNEL = {"tenant", "channel", "platform", "text", "length", "limit", "truncated", "parse_mode"}.
+Without --config, one default channel per platform is shown (tenant and channel are null) and an
+alert's areas are all its areas. `alerts` shows a new alert's first post; an alert that does not
+concern a tenant lists no channels for it.
 """
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from chalicelib.alerts.areas import admits, matching_areas
+from chalicelib.alerts.cap import alert_level, hazard, is_all_clear, parse_cap, preferred_info
+from chalicelib.alerts.meteoalarm import parse_warnings_json
+from chalicelib.alerts.model import Alert, Area
+from chalicelib.alerts.render import AlertFacts, alert_post, area_name
+from chalicelib.announcements import Announcement
 from chalicelib.channels.registry import adapter_for
+from chalicelib.clock import utcnow
 from chalicelib.config.loader import load_config
-from chalicelib.config.models import MastodonChannel, TelegramChannel
+from chalicelib.config.models import MastodonChannel, TelegramChannel, Tenant
 from chalicelib.http import new_session
 from chalicelib.publishing.announce import announcement_from_item
-from chalicelib.sources.cms import FeedItem, parse_feed
+from chalicelib.sources.cms import parse_feed
 from chalicelib.sources.dedupe import dedupe_keys
 from chalicelib.sources.fetch import fetch_feed
 
 SCHEMA = "banditore.preview/1"
 MAX_PREVIEW_BYTES = 20_000_000
+# A CAP document's root (or an SMHI-style wrapper of several) within its first bytes.
+_CAP_ROOT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?alerts?[\s>]")
 # Rendering needs no token: these references are never resolved.
 _NO_TOKEN = "env:PREVIEW_NEVER_RESOLVED"  # noqa: S105 (a reference, not a secret)
-_DEFAULT_CHANNELS: list[tuple[str | None, TelegramChannel | MastodonChannel]] = [
+Channel = TelegramChannel | MastodonChannel
+_DEFAULT_CHANNELS: list[tuple[str | None, Channel]] = [
     (None, TelegramChannel(id="telegram", platform="telegram", chat="@anteprima", token=_NO_TOKEN)),
     (
         None,
@@ -48,7 +70,7 @@ _DEFAULT_CHANNELS: list[tuple[str | None, TelegramChannel | MastodonChannel]] = 
 ]
 
 
-def read_feed(location: str) -> tuple[bytes, str, str | None]:
+def read_document(location: str) -> tuple[bytes, str, str | None]:
     """The document's bytes, its URL (for relative links) and content type."""
     if location.startswith(("http://", "https://")):
         fetched = fetch_feed(
@@ -62,55 +84,126 @@ def read_feed(location: str) -> tuple[bytes, str, str | None]:
 def build_preview(
     location: str, config_path: Path | None = None, tenant_id: str | None = None
 ) -> dict[str, Any]:
-    body, url, content_type = read_feed(location)
+    body, url, content_type = read_document(location)
+    tenants = _tenants(config_path, tenant_id)
+    head = body[:4096].lstrip()
+    if head.startswith(b"{"):
+        return _alerts_preview(location, parse_warnings_json(body, url=url), tenants)
+    if _CAP_ROOT.search(head) and b"<feed" not in head and b"<rss" not in head:
+        return _alerts_preview(location, parse_cap(body, source_url=url), tenants)
     parsed = parse_feed(body, url=url, content_type=content_type, tolerate_malformed=True)
-    channels = _channels(config_path, tenant_id)
     items = []
     for item in parsed.items:
-        keys = dedupe_keys(item)
-        rendered = []
-        for tenant, channel in channels:
-            announcement = announcement_from_item(
-                item, tenant=tenant or "preview", source="preview", announcement_id="preview"
-            )
-            post = adapter_for(channel, offline=True).render(announcement)
-            rendered.append(
-                {
-                    "tenant": tenant,
-                    "channel": channel.id if tenant else None,
-                    "platform": channel.platform,
-                    "text": post.text,
-                    "length": post.length,
-                    "limit": post.limit,
-                    "truncated": post.truncated,
-                    "parse_mode": post.parse_mode,
-                }
-            )
-        items.append({"announcement": _announcement_json(item, keys), "channels": rendered})
+        announcement = announcement_from_item(
+            item, tenant="preview", source="preview", announcement_id="preview"
+        )
+        items.append(
+            {
+                "announcement": {
+                    "title": item.title,
+                    "summary": item.summary,
+                    "link": item.link,
+                    "image": {"url": item.image.url, "alt": item.image.alt} if item.image else None,
+                    "categories": list(item.categories),
+                    "published": item.published.isoformat() if item.published else None,
+                    "dedupe_keys": list(dedupe_keys(item)),
+                },
+                "channels": [c for t in tenants for c in _rendered(announcement, t)],
+            }
+        )
     return {
         "schema": SCHEMA,
-        "feed": {"location": location, "items": len(parsed.items), "warnings": list(parsed.warnings)},
+        "feed": {
+            "location": location,
+            "kind": "news",
+            "items": len(items),
+            "warnings": list(parsed.warnings),
+        },
         "items": items,
     }
 
 
-def _channels(
-    config_path: Path | None, tenant_id: str | None
-) -> list[tuple[str | None, TelegramChannel | MastodonChannel]]:
-    if config_path is None:
-        return _DEFAULT_CHANNELS
-    config = load_config(str(config_path))
-    tenants = [config.tenant(tenant_id)] if tenant_id else config.tenants
-    return [(tenant.id, channel) for tenant in tenants for channel in tenant.channels if channel.enabled]
-
-
-def _announcement_json(item: FeedItem, keys: tuple[str, ...]) -> dict[str, Any]:
+def _alerts_preview(location: str, alerts: tuple[Alert, ...], tenants: list[Tenant | None]) -> dict[str, Any]:
+    now = utcnow()
     return {
-        "title": item.title,
-        "summary": item.summary,
-        "link": item.link,
-        "image": {"url": item.image.url, "alt": item.image.alt} if item.image else None,
-        "categories": list(item.categories),
-        "published": item.published.isoformat() if item.published else None,
-        "dedupe_keys": list(keys),
+        "schema": SCHEMA,
+        "feed": {"location": location, "kind": "alerts", "items": len(alerts), "warnings": []},
+        "alerts": [_alert_entry(alert, tenants, now) for alert in alerts],
     }
+
+
+def _alert_entry(alert: Alert, tenants: list[Tenant | None], now: datetime) -> dict[str, Any]:
+    info = preferred_info(alert)
+    level = alert_level(info) if info else None
+    entry: dict[str, Any] = {
+        "alert": {
+            "identifier": alert.identifier,
+            "sender": alert.sender,
+            "msg_type": alert.msg_type,
+            "status": alert.status,
+            "sent": alert.sent.isoformat(),
+            "level": level.name.lower() if level else None,
+            "hazard": hazard(info) if info else None,
+            "all_clear": is_all_clear(alert, info),
+            "expires": info.expires.isoformat() if info and info.expires else None,
+        },
+        "tenants": [],
+    }
+    for tenant in tenants:
+        areas = _areas(alert, tenant)
+        concerned = bool(areas) and info is not None and level is not None
+        channels: list[dict[str, Any]] = []
+        if concerned and info is not None and level is not None:
+            facts = AlertFacts(alert=alert, info=info, level=level, hazard=hazard(info), areas=areas)
+            post = alert_post(facts, now=now)
+            channels = _rendered(
+                post.announcement(tenant="preview", announcement_id="preview", source="preview"), tenant
+            )
+        entry["tenants"].append(
+            {
+                "tenant": tenant.id if tenant else None,
+                "matched_areas": [area_name(area) for area in areas],
+                "concerned": concerned,
+                "channels": channels,
+            }
+        )
+    return entry
+
+
+def _areas(alert: Alert, tenant: Tenant | None) -> tuple[Area, ...]:
+    info = preferred_info(alert)
+    if info is None:
+        return ()
+    if tenant is None:
+        return info.areas
+    if tenant.alerts is None or not admits(alert, tenant.alerts):
+        return ()
+    return matching_areas(info, tenant.alerts)
+
+
+def _tenants(config_path: Path | None, tenant_id: str | None) -> list[Tenant | None]:
+    if config_path is None:
+        return [None]
+    config = load_config(str(config_path))
+    return [config.tenant(tenant_id)] if tenant_id else list(config.tenants)
+
+
+def _rendered(announcement: Announcement, tenant: Tenant | None) -> list[dict[str, Any]]:
+    """What each channel of the tenant (or each default channel) would get."""
+    channels = _DEFAULT_CHANNELS if tenant is None else [(tenant.id, c) for c in tenant.channels if c.enabled]
+    rendered = []
+    for tenant_id, channel in channels:
+        post = adapter_for(channel, offline=True).render(announcement)
+        rendered.append(
+            {
+                "tenant": tenant_id,
+                "channel": channel.id if tenant_id else None,
+                "platform": channel.platform,
+                "text": post.text,
+                "length": post.length,
+                "limit": post.limit,
+                "truncated": post.truncated,
+                "parse_mode": post.parse_mode,
+            }
+        )
+    return rendered

@@ -12,12 +12,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from chalicelib.alerts.areas import DPC_ZONE, geocodes_named
 from chalicelib.alerts.model import Alert, Area, Info, Level
 from chalicelib.announcements import Announcement
-from chalicelib.channels.base import ChannelAdapter
 from chalicelib.channels.text import grapheme_count, join_blocks, shorten
 from chalicelib.clock import ROME
 
@@ -136,43 +135,6 @@ def alert_post(
         summary=summary,
         link=_link(facts.info, facts.alert),
     )
-
-
-def preview_alert(
-    facts: AlertFacts,
-    *,
-    now: datetime,
-    adapters: Sequence[ChannelAdapter],
-    kind: PostKind = "post",
-    previous_level: Level | None = None,
-) -> dict[str, Any]:
-    """The post and what each adapter (offline: rendering is pure) would send, for `banditore preview`."""
-    post = alert_post(facts, now=now, kind=kind, previous_level=previous_level)
-    announcement = post.announcement(tenant="preview", announcement_id="preview", source="preview")
-    return {
-        "alert": {
-            "identifier": facts.alert.identifier,
-            "msg_type": facts.alert.msg_type,
-            "status": facts.alert.status,
-            "level": facts.level.name.lower(),
-            "hazard": facts.hazard,
-            "areas": [area_name(area) for area in facts.areas],
-            "post": kind,
-        },
-        "channels": [_rendered(adapter, announcement) for adapter in adapters],
-    }
-
-
-def _rendered(adapter: ChannelAdapter, announcement: Announcement) -> dict[str, Any]:
-    post = adapter.render(announcement)
-    return {
-        "platform": adapter.platform,
-        "text": post.text,
-        "length": post.length,
-        "limit": post.limit,
-        "truncated": post.truncated,
-        "parse_mode": post.parse_mode,
-    }
 
 
 def hazard_label(hazard: str) -> str:

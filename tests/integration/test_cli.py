@@ -47,6 +47,7 @@ def _preview(*args: str) -> dict[str, Any]:
 def test_preview_without_config_shows_every_platform_within_its_limit() -> None:
     document = _preview(str(FEEDS / "comune-notizie.rss"))
     assert document["schema"] == "banditore.preview/1"
+    assert document["feed"]["kind"] == "news"
     assert document["feed"]["items"] == len(document["items"]) == 6
     for item in document["items"]:
         announcement = item["announcement"]
@@ -116,3 +117,54 @@ def test_demo_twice_posts_then_says_nothing_is_new(tmp_path: Path) -> None:
     assert "✓" not in second.stdout
     assert "invariato (304)" in second.stdout
     assert "Niente di nuovo" in second.stdout
+
+
+def test_preview_of_an_alert_document_shows_level_hazard_and_what_each_tenant_matches(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        """
+version: 1
+tenants:
+  - id: comune-bolzano
+    name: Comune di Bolzano
+    alerts: {zones: [Tren-A]}
+    channels:
+      - {id: telegram, platform: telegram, chat: "@ComuneBolzano", token: "env:TG"}
+  - id: comune-firenze
+    name: Comune di Firenze
+    alerts: {zones: [Tosc-B]}
+    channels:
+      - {id: mastodon, platform: mastodon, instance: "https://mastodon.uno", token: "env:MA"}
+""",
+        encoding="utf-8",
+    )
+    document = _preview("events/alerts/dpc-cap-2026-07-30-quiet-day.xml", "--config", str(config))
+
+    assert document["feed"]["kind"] == "alerts"
+    [entry] = document["alerts"]
+    assert {k: entry["alert"][k] for k in ("identifier", "msg_type", "level", "hazard")} == {
+        "identifier": "DPC_BULLETIN_2026_07_30_5050",
+        "msg_type": "Alert",
+        "level": "yellow",
+        "hazard": "temporali",
+    }
+    bolzano, firenze = entry["tenants"]
+    assert bolzano["concerned"] and bolzano["matched_areas"] == [
+        "Provincia Autonoma di Bolzano (zona di allerta Tren-A)"
+    ]
+    [channel] = bolzano["channels"]
+    assert (
+        channel["channel"] == "telegram" and "🟡" in channel["text"] and channel["length"] <= channel["limit"]
+    )
+    assert (firenze["concerned"], firenze["matched_areas"], firenze["channels"]) == (False, [], [])
+
+
+def test_preview_of_meteoalarm_json_without_config_lists_every_warning() -> None:
+    document = _preview("events/alerts/meteoalarm-italy-warnings.json")
+    assert document["feed"] == {
+        "location": "events/alerts/meteoalarm-italy-warnings.json",
+        "kind": "alerts",
+        "items": 10,
+        "warnings": [],
+    }
+    assert {a["alert"]["level"] for a in document["alerts"]} == {"green", "yellow", "orange", "red"}

@@ -24,7 +24,6 @@ from chalicelib.alerts.render import (
     PostKind,
     alert_post,
     clean_description,
-    preview_alert,
     when_text,
     where_text,
 )
@@ -433,24 +432,6 @@ def test_sample_alerts_fit_telegram_and_mastodon(facts: AlertFacts) -> None:
         assert "🔴 Allerta rossa per ondata di calore," in text
         assert facts.info.web in text
         assert "DISCLAIMER" not in text
-
-
-def test_preview_shows_the_alert_and_each_channel() -> None:
-    preview = preview_alert(_facts(), now=NOW, adapters=ADAPTERS)
-    assert preview["alert"] == {
-        "identifier": "a1",
-        "msg_type": "Alert",
-        "status": "Actual",
-        "level": "orange",
-        "hazard": "temporali",
-        "areas": ["Bassa Toscana (zona di allerta Tosc-B)"],
-        "post": "post",
-    }
-    telegram, mastodon = preview["channels"]
-    assert (telegram["platform"], telegram["parse_mode"], telegram["limit"]) == ("telegram", "HTML", 4096)
-    assert telegram["text"].startswith("<b>🟠 Allerta arancione per temporali, oggi")
-    assert (mastodon["platform"], mastodon["limit"], mastodon["truncated"]) == ("mastodon", 500, False)
-    assert mastodon["text"].endswith(f"{LINK}\n\n#AllertaMeteo")
 
 
 def test_the_announcement_goes_on_the_urgent_lane() -> None:
