@@ -24,7 +24,14 @@ from chalicelib.config.models import AlertsConfig, CapSource, Tenant
 from chalicelib.observability import logger
 from chalicelib.publishing.announce import Announced, announcement_id, put, write_announcement
 from chalicelib.storage import dynamo
-from chalicelib.storage.alert_threads import alert_key, find_rows, handled_row, thread_row
+from chalicelib.storage.alert_threads import (
+    active_key,
+    active_row,
+    alert_key,
+    find_rows,
+    handled_row,
+    thread_row,
+)
 
 Key = tuple[str, str]  # (sender, identifier)
 
@@ -87,7 +94,7 @@ def _handle(
     posted: Announced | None = None
     if decision.action is Action.NOTHING or info is None:
         after = decision.thread
-        _write(_rows(context, alert, linked, after))
+        _write(_rows(context, alert, linked, after) + _active_changes(context, thread, after))
     else:
         case = _Case(alert, info, decision, facts, areas, thread, linked)
         posted, after = _announce(context, case)
@@ -163,7 +170,7 @@ def _announce(context: _Context, case: _Case) -> tuple[Announced | None, Thread 
         context.source.id,
         announcement,
         context.now,
-        guards=_rows(context, alert, case.linked, after),
+        guards=_rows(context, alert, case.linked, after) + _active_changes(context, thread, after),
         thread_anchor=reply_under,
     )
     return posted, after
@@ -180,6 +187,26 @@ def _rows(context: _Context, alert: Alert, linked: list[Key], thread: Thread | N
     rows = [put(thread_row(tenant, alert.sender, alert.identifier, thread, now), "attribute_not_exists(pk)")]
     rows += [put(thread_row(tenant, sender, identifier, thread, now)) for sender, identifier in linked]
     return rows
+
+
+def _active_changes(context: _Context, before: Thread | None, after: Thread | None) -> list[dict[str, Any]]:
+    """Keep the tenant's list of alerts in force (crisis mode reads it) in step with the thread:
+    a new or raised thread is added under its anchor, an ended or superseded one removed."""
+    if after == before:
+        return []
+    changes: list[dict[str, Any]] = []
+    if before and not before.ended and (after is None or after.ended or after.anchor != before.anchor):
+        changes.append(
+            {
+                "Delete": {
+                    "TableName": dynamo.table_name(),
+                    "Key": active_key(context.tenant.id, before.anchor),
+                }
+            }
+        )
+    if after and not after.ended:
+        changes.append(put(active_row(context.tenant.id, after, context.now)))
+    return changes
 
 
 def _write(guards: list[dict[str, Any]]) -> None:

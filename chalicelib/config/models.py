@@ -133,6 +133,9 @@ class AlertsConfig(_Model):
     min_level: Literal["yellow", "orange", "red"] = "yellow"
     # Test and Exercise alerts reach the platform sandbox (marked as such), never a public channel.
     include_tests_in_sandbox: bool = False
+    # Crisis mode: while an alert of this level or above is active for the comune, routine news
+    # waits (it is not dropped) so the alert stays on top of every channel. None: news never waits.
+    pause_news_from: Literal["orange", "red"] | None = None
 
     @field_validator("min_level", mode="before")
     @classmethod
@@ -160,6 +163,10 @@ class AlertsConfig(_Model):
     @property
     def minimum_level(self) -> Level:
         return Level[self.min_level.upper()]
+
+    @property
+    def news_pause_level(self) -> Level | None:
+        return Level[self.pause_news_from.upper()] if self.pause_news_from else None
 
 
 class _Channel(_Model):

@@ -28,6 +28,7 @@ from chalicelib.config.loader import current_config
 from chalicelib.observability import logger
 from chalicelib.publishing.lanes import MAX_SQS_DELAY_SECONDS, DeliveryMessage, delay_message, requeue
 from chalicelib.storage import deliveries as store
+from chalicelib.storage.alert_threads import highest_active_level
 from chalicelib.storage.announcements import get_announcement
 from chalicelib.storage.deliveries import ClaimOutcome, Delivery
 
@@ -45,6 +46,8 @@ UNCERTAIN_REASONS = frozenset({"timeout", "malformed_response"})
 # A reply in an alert thread waits for the thread's first post, checking every few seconds.
 THREAD_WAIT_SECONDS = 3.0
 THREAD_PATIENCE = timedelta(minutes=10)
+# Held news looks again this often (SQS's longest delay is 15 minutes).
+NEWS_PAUSE_RECHECK_SECONDS = 300.0
 
 
 class RetryLater(Exception):
@@ -57,6 +60,7 @@ class _Invocation:
 
     context: Any
     paused_until: dict[tuple[str, str], float] = field(default_factory=dict)
+    crisis: dict[str, bool] = field(default_factory=dict)  # per tenant, read once per batch
 
     def pause(self, message: DeliveryMessage, seconds: float) -> None:
         self.paused_until[(message.tenant, message.channel)] = time.monotonic() + seconds
@@ -64,9 +68,27 @@ class _Invocation:
     def pause_left(self, message: DeliveryMessage) -> float:
         return max(0.0, self.paused_until.get((message.tenant, message.channel), 0.0) - time.monotonic())
 
+    def news_paused(self, tenant: str) -> bool:
+        """Crisis mode: the tenant holds routine news while a severe enough alert is in force."""
+        if tenant not in self.crisis:
+            self.crisis[tenant] = _in_crisis(tenant)
+        return self.crisis[tenant]
+
     def running_out(self) -> bool:
         left = seconds_left(self.context)
         return left is not None and left < SAFETY_MARGIN_SECONDS
+
+
+def _in_crisis(tenant_id: str) -> bool:
+    try:
+        alerts = current_config().tenant(tenant_id).alerts
+    except KeyError:
+        return False  # an unknown tenant: the claim records why nothing is posted
+    threshold = alerts.news_pause_level if alerts else None
+    if threshold is None:
+        return False
+    active = highest_active_level(tenant_id, utcnow())
+    return active is not None and active >= threshold
 
 
 def handle_batch(event: SQSEvent) -> dict[str, Any]:
@@ -93,6 +115,8 @@ def publish_record(invocation: _Invocation, record: SQSRecord) -> None:
     pause = invocation.pause_left(message)
     if pause:
         return _come_back(message, record, pause, "channel rate limited")
+    if message.lane == "normal" and invocation.news_paused(message.tenant):
+        return _come_back(message, record, NEWS_PAUSE_RECHECK_SECONDS, "crisis mode: an alert is in force")
 
     now = utcnow()
     claim = store.claim_delivery(message.tenant, message.announcement_id, message.channel, now)

@@ -83,3 +83,34 @@ def _thread(item: dict[str, Any]) -> Thread:
             expires=parse_iso(item["expires"]) if item.get("expires") else None,
         ),
     )
+
+
+def active_row(tenant: str, thread: Thread, now: datetime) -> dict[str, Any]:
+    """An alert thread in force for the tenant (crisis mode reads these); removed when it ends."""
+    until = thread.facts.expires
+    return {
+        "pk": keys.active_alert_pk(tenant),
+        "sk": thread.anchor,
+        "level": int(thread.facts.level),
+        "until": iso(until) if until else None,
+        "expires_at": epoch(max(until or now, now) + KEEP_AFTER_EXPIRY),
+    }
+
+
+def active_key(tenant: str, anchor: str) -> dict[str, Any]:
+    return dynamo.to_dynamo({"pk": keys.active_alert_pk(tenant), "sk": anchor})
+
+
+def highest_active_level(tenant: str, now: datetime) -> Level | None:
+    """The most severe alert level in force for the tenant now, if any."""
+    response = dynamo.client().query(
+        TableName=dynamo.table_name(),
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues=dynamo.values({":pk": keys.active_alert_pk(tenant)}),
+    )
+    levels = [
+        Level(int(item["level"]))
+        for item in map(dynamo.from_dynamo, response["Items"])
+        if not item.get("until") or parse_iso(item["until"]) > now
+    ]
+    return max(levels, default=None)

@@ -10,6 +10,7 @@ Access patterns (none scans):
                                    deliveries leave the index, so it only holds work and failures)
   alert thread of an id  batchget pk=T#{tenant}#ALERT      sk={hash of sender and identifier}
                                    (every identifier of a thread, original and updates, has a row)
+  active alert threads   query    pk=T#{tenant}#ACTIVE     sk={anchor announcement}  (crisis mode)
 """
 
 from __future__ import annotations
@@ -41,3 +42,7 @@ def delivery_status_pk(tenant: str, status: str) -> str:
 
 def alert_pk(tenant: str) -> str:
     return f"T#{tenant}#ALERT"
+
+
+def active_alert_pk(tenant: str) -> str:
+    return f"T#{tenant}#ACTIVE"

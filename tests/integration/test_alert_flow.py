@@ -7,8 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from chalicelib.publishing.housekeeping import LOST_AFTER, requeue_lost_deliveries
+from chalicelib.storage.deliveries import deliveries_of
 from devtools.stack import LocalStack
 from tests.conftest import tenant
+from tests.feedserver import news_items, rss_document
+
+_NEWS_POLICY = {"first_run": "post_recent", "max_age_hours": 87600, "min_interval_seconds": 0}
 
 SENDER = "allerte@protezionecivile.example.it"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -144,3 +149,27 @@ def test_a_reissue_without_material_change_and_a_test_alert_post_nothing(make_st
     stack.drain()
 
     assert len(stack.sandbox.posts()) == 2
+
+
+def test_crisis_mode_holds_routine_news_while_an_orange_alert_is_in_force(make_stack: Any) -> None:
+    comune = _comune("comune-a")
+    comune["sources"].append({"id": "notizie", "url": "https://sample.feeds.invalid/feed.rss"} | _NEWS_POLICY)
+    comune["routes"].append({"source": "notizie", "channels": ["telegram", "mastodon"]})
+    comune["alerts"]["pause_news_from"] = "orange"
+    stack = make_stack([comune], {"allerte.xml": _alerts(ALERT), "feed.rss": rss_document(news_items(1))})
+
+    assert len(_round(stack)) == 2  # the alert
+    news = stack.poll()
+    stack.drain()
+
+    assert len(stack.sandbox.posts()) == 2  # the news waits...
+    [announcement] = news["sources"][0]["announcements"]
+    assert {d.status for d in deliveries_of("comune-a", announcement)} == {"pending"}
+
+    _serve(stack, _alerts(ALERT, CANCEL))
+    assert all("Fine allerta" in p["text"] for p in _round(stack))
+    # ...and goes out once the alert is over (the held message comes back on its own; here the
+    # housekeeping's re-enqueue stands in for the wait).
+    requeue_lost_deliveries("comune-a", datetime.now(UTC) + LOST_AFTER + timedelta(seconds=1))
+    stack.drain()
+    assert len(stack.sandbox.posts()) == 6
