@@ -4,6 +4,8 @@ the MeteoAlarm region feed or the DPC bulletin), then every tenant listing it de
 Alerts cannot wait for EventBridge's one-minute tick, so the scheduled invocation loops: a pass,
 a pause of the shortest `poll_every_seconds`, another pass, until too little time is left.
 Each pass is a conditional GET per feed; an unchanged feed costs one request and one read.
+A feed pushed by its WebSub hub (alerts.websub) goes through the same `read_alerts` and
+`announce_alerts`, so a pushed body and a polled one are handled alike.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ class FeedResult:
 
 
 @functools.cache
-def _session() -> requests.Session:
+def feed_session() -> requests.Session:
+    """The process's session for alert feeds and their CAP documents (kept alive across passes)."""
     return new_session()
 
 
@@ -78,15 +81,20 @@ def _pause_seconds() -> float:
 def poll_alert_sources(now: datetime | None = None) -> dict[str, Any]:
     """One pass: every distinct alert feed fetched once, each of its tenants deciding on its own."""
     now = now or utcnow()
-    groups: dict[tuple[str, str], list[Member]] = defaultdict(list)
-    for tenant in current_config().tenants:
-        for source in tenant.alert_sources:
-            groups[(str(source.url), source.format)].append((tenant, source))
-    results = [_poll_feed(url, members, now) for (url, _), members in groups.items()]
+    results = [_poll_feed(url, members, now) for (url, _), members in alert_feeds().items()]
     return {
         "polled_at": iso(now),
         "feeds": [r.__dict__ | {"outcomes": [o.__dict__ for o in r.outcomes]} for r in results],
     }
+
+
+def alert_feeds() -> dict[tuple[str, str], list[Member]]:
+    """Every distinct alert feed, keyed by (url, format), with the tenants that list it."""
+    feeds: dict[tuple[str, str], list[Member]] = defaultdict(list)
+    for tenant in current_config().tenants:
+        for source in tenant.alert_sources:
+            feeds[(str(source.url), source.format)].append((tenant, source))
+    return feeds
 
 
 def _poll_feed(url: str, members: list[Member], now: datetime) -> FeedResult:
@@ -97,7 +105,7 @@ def _poll_feed(url: str, members: list[Member], now: datetime) -> FeedResult:
     try:
         fetched = fetch_feed(
             url,
-            session=_session(),
+            session=feed_session(),
             etag=lead.etag,
             last_modified=lead.last_modified,
             max_bytes=MAX_LIST_BYTES,
@@ -108,9 +116,19 @@ def _poll_feed(url: str, members: list[Member], now: datetime) -> FeedResult:
                 if state.failing or not state.last_success or now - state.last_success >= HEARTBEAT:
                     save_source_state(state.succeeded(now))
             return FeedResult(url, "unchanged")
-        alerts = _read(members[0][1].format, fetched.body, fetched.url)
+        alerts = read_alerts(members[0][1].format, fetched.body, fetched.url)
     except (FeedError, AlertError) as error:
         return _failed(url, members, states, error, now)
+    result = announce_alerts(url, members, alerts, now)
+    validators = {"etag": fetched.etag, "last_modified": fetched.last_modified, "body_hash": body_hash}
+    for state in states:
+        save_source_state(state.succeeded(now, initialized=True, **validators))
+    return result
+
+
+def announce_alerts(url: str, members: list[Member], alerts: tuple[Alert, ...], now: datetime) -> FeedResult:
+    """Let every tenant listing the feed decide on its alerts, and queue what they announced.
+    Shared by the poller and WebSub pushes: a feed body is handled the same whichever way it came."""
     result = FeedResult(url, "read")
     queued: list[Delivery] = []
     for tenant, source in members:
@@ -119,14 +137,12 @@ def _poll_feed(url: str, members: list[Member], now: datetime) -> FeedResult:
         queued.extend(d for a in announced for d in a.deliveries)
     for delivery in enqueue(queued):
         delivery_store.mark_enqueued(delivery, now)
-    validators = {"etag": fetched.etag, "last_modified": fetched.last_modified, "body_hash": body_hash}
-    for state in states:
-        save_source_state(state.succeeded(now, initialized=True, **validators))
     obs.count(obs.ALERTS_POSTED, sum(1 for o in result.outcomes if o.announcement))
     return result
 
 
-def _read(feed_format: str, body: bytes, url: str) -> tuple[Alert, ...]:
+def read_alerts(feed_format: str, body: bytes, url: str) -> tuple[Alert, ...]:
+    """The alerts of a feed body in one of the alert source formats. Raises AlertError only."""
     if feed_format == "meteoalarm_json":
         return parse_warnings_json(body, url=url)
     if feed_format == "meteoalarm_atom":
@@ -144,7 +160,7 @@ def _read_atom(body: bytes, url: str) -> tuple[Alert, ...]:
             continue
         try:
             fetched = fetch_feed(
-                entry.cap_url, session=_session(), etag=None, last_modified=None, max_bytes=MAX_CAP_BYTES
+                entry.cap_url, session=feed_session(), etag=None, last_modified=None, max_bytes=MAX_CAP_BYTES
             )
             alerts.extend(parse_cap(fetched.body, source_url=fetched.url))
         except (FeedError, AlertError) as error:

@@ -11,6 +11,10 @@ Access patterns (none scans):
   alert thread of an id  batchget pk=T#{tenant}#ALERT      sk={hash of sender and identifier}
                                    (every identifier of a thread, original and updates, has a row)
   active alert threads   query    pk=T#{tenant}#ACTIVE     sk={anchor announcement}  (crisis mode)
+  WebSub subscription    get/upd  pk=WEBSUB                sk=SUB#{subscription id}  (each push)
+  all subscriptions      query    pk=WEBSUB                sk begins_with SUB#   (the renewal schedule)
+                                   (not keyed by tenant: one subscription per alert feed serves every
+                                   tenant listing it, as one poll does; a deployment has a handful)
 """
 
 from __future__ import annotations
@@ -46,3 +50,11 @@ def alert_pk(tenant: str) -> str:
 
 def active_alert_pk(tenant: str) -> str:
     return f"T#{tenant}#ACTIVE"
+
+
+WEBSUB_PK = "WEBSUB"
+SUBSCRIPTION_PREFIX = "SUB#"
+
+
+def subscription_sk(subscription_id: str) -> str:
+    return f"{SUBSCRIPTION_PREFIX}{subscription_id}"
