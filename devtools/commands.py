@@ -139,6 +139,7 @@ def _serve(stack: LocalStack, *, poll_every: float) -> None:
             next_poll = now + poll_every
         if now >= next_housekeeping:
             stack.housekeeping()
+            stack.renew_websub()
             next_housekeeping = now + 300
         if not stack.pump_once():
             time.sleep(0.5)

@@ -177,6 +177,9 @@ class LocalStack:
         event["detail"] = {"single_pass": True}
         return self.invoke("poll_alerts", event)  # type: ignore[no-any-return]
 
+    def renew_websub(self) -> dict[str, Any]:
+        return self.invoke("renew_websub", _schedule_event())  # type: ignore[no-any-return]
+
     def housekeeping(self) -> dict[str, Any]:
         return self.invoke("housekeeping", _schedule_event())  # type: ignore[no-any-return]
 
@@ -227,6 +230,8 @@ class LocalStack:
         self._api = server
         host, port = server.server.server_address[:2]
         self.api_url = f"http://{host!s}:{port}"
+        # Where a WebSub hub pushes alerts: this local API (reachable from this machine only).
+        os.environ["BANDITORE_WEBSUB_CALLBACK_URL"] = self.api_url
         threading.Thread(target=server.server.serve_forever, name="local-api", daemon=True).start()
 
 

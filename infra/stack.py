@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import CfnOutput, CfnResource, Environment, Stack
+from aws_cdk import CfnOutput, CfnResource, Environment, Fn, Stack
 from aws_cdk import aws_iam as iam
 from chalice.cdk import Chalice
 from chalice.utils import to_cfn_resource_name
 from constructs import Construct
 
+from chalicelib.alerts.websub import CALLBACK_URL_ENV as WEBSUB_CALLBACK_URL_ENV
 from chalicelib.config.loader import CONFIG_ENV
 from infra.constructs.config_asset import DeploymentConfig
 from infra.constructs.monitoring import Monitoring
@@ -99,6 +100,7 @@ class BanditoreStack(Stack):
             # role does not have permissions to call ReceiveMessage").
             grant.apply_before(*functions.values())
         self._report_batch_item_failures()
+        self._websub_callback()
 
         Monitoring(
             self,
@@ -115,6 +117,14 @@ class BanditoreStack(Stack):
             for child in self.chalice.sam_template.node.children
             if isinstance(child, CfnResource) and child.cfn_resource_type == SAM_FUNCTION
         }
+
+    def _websub_callback(self) -> None:
+        """The public URL hubs push alerts to. Only the renewal function needs it: on the API
+        handler it would make a cycle (the REST API already depends on that function)."""
+        self.chalice.get_resource(to_cfn_resource_name("renew_websub")).add_property_override(
+            f"Environment.Variables.{WEBSUB_CALLBACK_URL_ENV}",
+            Fn.sub("https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api"),
+        )
 
     def _report_batch_item_failures(self) -> None:
         """Chalice never emits FunctionResponseTypes; without it Lambda deletes a whole batch when

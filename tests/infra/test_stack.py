@@ -256,6 +256,17 @@ def test_functions_find_their_resources_in_the_environment(template: Template) -
         assert variables[CONFIG_ENV]["Fn::Sub"].startswith("s3://"), name
 
 
+def test_only_the_websub_renewal_knows_the_public_callback_url(template: Template) -> None:
+    with_url = {
+        name
+        for name, function in functions(template).items()
+        if "BANDITORE_WEBSUB_CALLBACK_URL" in function["Environment"]["Variables"]
+    }
+    assert with_url == {"RenewWebsub"}
+    url = functions(template)["RenewWebsub"]["Environment"]["Variables"]["BANDITORE_WEBSUB_CALLBACK_URL"]
+    assert "${RestAPI}" in url["Fn::Sub"]
+
+
 def test_stack_outputs_the_lane_urls_the_dlq_redrive_needs(template: Template) -> None:
     outputs = template["Outputs"]
     for spec in QUEUES:
