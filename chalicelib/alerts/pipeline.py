@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.alerts.areas import admits, matching_areas
 from chalicelib.alerts.cap import alert_level, hazard, is_all_clear, preferred_info
-from chalicelib.alerts.model import Alert, Area, Info
+from chalicelib.alerts.model import Alert, Area, Info, Level
 from chalicelib.alerts.render import AlertFacts, alert_post, area_name
 from chalicelib.alerts.threads import Action, Decision, Facts, Thread, decide
 from chalicelib.config.models import AlertsConfig, CapSource, Tenant
@@ -34,6 +34,7 @@ from chalicelib.storage.alert_threads import (
 )
 
 Key = tuple[str, str]  # (sender, identifier)
+MAX_LINKED = 20
 
 
 @dataclass(frozen=True)
@@ -80,10 +81,19 @@ def handle_alerts(
 def _handle(
     context: _Context, alert: Alert, stored: dict[Key, Thread | None]
 ) -> tuple[AlertOutcome, Announced | None, Thread | None]:
-    linked = [(r.sender, r.identifier) for r in alert.references if stored.get((r.sender, r.identifier))]
+    own = (alert.sender, alert.identifier)
+    # Each referenced thread row once (a feed may repeat a triple), at most MAX_LINKED of them so
+    # the transaction stays far below DynamoDB's 100 items.
+    references = dict.fromkeys((r.sender, r.identifier) for r in alert.references)
+    linked = [key for key in references if key != own and stored.get(key)][:MAX_LINKED]
     thread = stored[linked[0]] if linked else None
-    info = preferred_info(alert)
-    facts, areas = _facts(alert, info, context.config)
+    if not admits(alert, context.config):
+        # Test, Exercise, Draft, Ack, Error, non-public scope: never posted, and never allowed to
+        # change what was posted for real (an exercise cancel must not end a real alert).
+        _write(_rows(context, alert, [], None))
+        return AlertOutcome(context.tenant.id, alert.identifier, "nothing", "not a public alert"), None, None
+    info, areas, level = _best_info(alert, context.config)
+    facts = _facts(info, areas, level or (thread.facts.level if thread else None))
     decision = decide(
         facts=facts,
         all_clear=is_all_clear(alert, info),
@@ -92,6 +102,9 @@ def _handle(
         now=context.now,
     )
     posted: Announced | None = None
+    if decision.action is not Action.NOTHING and info is None and thread is not None:
+        # A Cancel may carry no info at all: the end of alert is told in the thread's own words.
+        info = Info(language="it-IT", event="")
     if decision.action is Action.NOTHING or info is None:
         after = decision.thread
         _write(_rows(context, alert, linked, after) + _active_changes(context, thread, after))
@@ -112,17 +125,31 @@ def _handle(
     return outcome, posted, after
 
 
-def _facts(alert: Alert, info: Info | None, config: AlertsConfig) -> tuple[Facts | None, tuple[Area, ...]]:
-    """The material facts for this tenant, or None when the alert is not for it (status, scope,
-    no matching area, no level). Level and expiry are judged by the thread decision."""
-    if info is None or not admits(alert, config):
-        return None, ()
-    areas = matching_areas(info, config)
-    level = alert_level(info)
-    if not areas or level is None:
-        return None, ()
+def _best_info(alert: Alert, config: AlertsConfig) -> tuple[Info | None, tuple[Area, ...], Level | None]:
+    """The info block that concerns the tenant most: among the blocks in the preferred language
+    (the DPC bulletin writes one per level and day, all Italian), the most severe one whose areas
+    match; the preferred block when none matches (an end of alert may still need its texts)."""
+    preferred = preferred_info(alert)
+    if preferred is None:
+        return None, (), None
+    best: tuple[Info | None, tuple[Area, ...], Level | None] = (preferred, (), alert_level(preferred))
+    for info in alert.infos:
+        if info.language != preferred.language:
+            continue
+        areas = matching_areas(info, config)
+        level = alert_level(info)
+        if areas and (not best[1] or (level or 0) > (best[2] or 0)):
+            best = (info, areas, level)
+    return best
+
+
+def _facts(info: Info | None, areas: tuple[Area, ...], level: Level | None) -> Facts | None:
+    """The material facts for this tenant, or None when the alert is not for it (no matching area).
+    An unreadable level keeps the thread's: an update must not close a thread for want of a colour."""
+    if info is None or not areas or level is None:
+        return None
     zones = tuple(sorted({area_name(area) for area in areas}))
-    return Facts(level, hazard(info), zones, info.onset or info.effective, info.expires), areas
+    return Facts(level, hazard(info), zones, info.onset or info.effective, info.expires)
 
 
 @dataclass(frozen=True)
@@ -141,7 +168,8 @@ class _Case:
 def _announce(context: _Context, case: _Case) -> tuple[Announced | None, Thread | None]:
     alert, thread, decision = case.alert, case.thread, case.decision
     new_id = announcement_id(alert_key(alert.sender, alert.identifier), context.now)
-    shown = case.facts or (thread.facts if thread else None)
+    # An end of alert speaks of what was posted (its level and zones), not of the closing message.
+    shown = thread.facts if decision.action is Action.END and thread else case.facts
     if shown is None:  # decide() posts only with facts or a thread
         return None, decision.thread
     post = alert_post(
@@ -150,8 +178,9 @@ def _announce(context: _Context, case: _Case) -> tuple[Announced | None, Thread 
             info=case.info,
             level=shown.level,
             hazard=shown.hazard,
-            # An end of alert names the areas of what was posted, whatever the closing message covers.
-            areas=case.areas or tuple(Area(description=zone) for zone in shown.zones),
+            areas=tuple(Area(description=zone) for zone in shown.zones)
+            if decision.action is Action.END
+            else case.areas,
         ),
         now=context.now,
         kind=decision.action.value,  # type: ignore[arg-type]  # the same four values as PostKind

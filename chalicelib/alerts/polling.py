@@ -36,7 +36,6 @@ from chalicelib.publishing.lanes import enqueue
 from chalicelib.sources.errors import FeedError
 from chalicelib.sources.fetch import fetch_feed
 from chalicelib.storage import deliveries as delivery_store
-from chalicelib.storage.deliveries import Delivery
 from chalicelib.storage.source_state import SourceState, get_source_state, save_source_state
 
 # An unchanged feed still records a success this often (the staleness alarm reads it).
@@ -81,7 +80,7 @@ def _pause_seconds() -> float:
 def poll_alert_sources(now: datetime | None = None) -> dict[str, Any]:
     """One pass: every distinct alert feed fetched once, each of its tenants deciding on its own."""
     now = now or utcnow()
-    results = [_poll_feed(url, members, now) for (url, _), members in alert_feeds().items()]
+    results = [_poll_feed_safely(url, members, now) for (url, _), members in alert_feeds().items()]
     return {
         "polled_at": iso(now),
         "feeds": [r.__dict__ | {"outcomes": [o.__dict__ for o in r.outcomes]} for r in results],
@@ -95,6 +94,16 @@ def alert_feeds() -> dict[tuple[str, str], list[Member]]:
         for source in tenant.alert_sources:
             feeds[(str(source.url), source.format)].append((tenant, source))
     return feeds
+
+
+def _poll_feed_safely(url: str, members: list[Member], now: datetime) -> FeedResult:
+    """_poll_feed, with anything unexpected contained to this feed: the others are still read."""
+    try:
+        return _poll_feed(url, members, now)
+    except Exception:
+        logger.exception("Alert feed crashed", extra={"sources": [f"{t.id}/{s.id}" for t, s in members]})
+        obs.count(obs.FEED_ERRORS, reason="internal")
+        return FeedResult(url, "error", reason="internal")
 
 
 def _poll_feed(url: str, members: list[Member], now: datetime) -> FeedResult:
@@ -130,13 +139,18 @@ def announce_alerts(url: str, members: list[Member], alerts: tuple[Alert, ...], 
     """Let every tenant listing the feed decide on its alerts, and queue what they announced.
     Shared by the poller and WebSub pushes: a feed body is handled the same whichever way it came."""
     result = FeedResult(url, "read")
-    queued: list[Delivery] = []
     for tenant, source in members:
-        outcomes, announced = handle_alerts(tenant, source, alerts, now)
+        try:
+            outcomes, announced = handle_alerts(tenant, source, alerts, now)
+        except Exception:
+            # One comune's failure (its rows, its config) must not keep the alert from the others.
+            logger.exception("Alert handling crashed", extra={"tenant": tenant.id, "source": source.id})
+            obs.count(obs.FEED_ERRORS, reason="internal")
+            continue
         result.outcomes.extend(outcomes)
-        queued.extend(d for a in announced for d in a.deliveries)
-    for delivery in enqueue(queued):
-        delivery_store.mark_enqueued(delivery, now)
+        # Queued at once, tenant by tenant: a later failure or timeout cannot hold these back.
+        for delivery in enqueue([d for a in announced for d in a.deliveries]):
+            delivery_store.mark_enqueued(delivery, now)
     obs.count(obs.ALERTS_POSTED, sum(1 for o in result.outcomes if o.announcement))
     return result
 

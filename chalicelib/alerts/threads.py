@@ -71,7 +71,9 @@ def _threaded(
 ) -> Decision:
     over = _already_over(thread, now)
     if over:
-        return over
+        # An alert raised again after its thread ended or ran out (a daily re-issue of an expired
+        # alert, an update after a cancel) is a new alert, in a thread of its own.
+        return _unthreaded(facts, all_clear, min_level, now) if facts and not all_clear else over
     if all_clear or facts is None or facts.level < min_level:
         reason = "all clear" if all_clear else "no longer concerns the tenant"
         return Decision(Action.END, reason, replace(thread, ended=True))

@@ -173,3 +173,44 @@ def test_crisis_mode_holds_routine_news_while_an_orange_alert_is_in_force(make_s
     requeue_lost_deliveries("comune-a", datetime.now(UTC) + LOST_AFTER + timedelta(seconds=1))
     stack.drain()
     assert len(stack.sandbox.posts()) == 6
+
+
+def test_an_exercise_cancel_never_ends_a_real_alert(make_stack: Any) -> None:
+    stack = make_stack([_comune("comune-a")], {"allerte.xml": _alerts(ALERT)})
+    assert len(_round(stack)) == 2
+    drill_cancel = CANCEL.replace("<status>Actual", "<status>Exercise")
+    _serve(stack, _alerts(ALERT, drill_cancel))
+
+    assert _round(stack) == []
+
+
+def test_repeated_references_and_an_info_less_cancel_close_the_thread_with_the_posted_level(
+    make_stack: Any,
+) -> None:
+    stack = make_stack([_comune("comune-a")], {"allerte.xml": _alerts(ALERT)})
+    assert len(_round(stack)) == 2
+    bare_cancel = _cap(
+        "ALLERTA-9", "Cancel", expires=NOW + timedelta(days=1), references=f"{REFS_1} {REFS_1}"
+    )
+    bare_cancel = bare_cancel[: bare_cancel.index("<info>")] + "</alert>"  # CAP allows a Cancel without info
+    _serve(stack, _alerts(ALERT, bare_cancel))
+
+    closing = _round(stack)
+
+    assert len(closing) == 2
+    assert all("Fine allerta arancione" in p["text"] and "Tosc-B" in p["text"] for p in closing)
+
+
+def test_a_bulletin_with_one_info_block_per_level_is_read_whole(make_stack: Any) -> None:
+    """The DPC writes one Italian info block per level and day: the block for our zone counts."""
+    other_zone = ALERT.replace("Tosc-B", "Tosc-A").replace("3; orange; Severe", "2; yellow; Moderate")
+    ours = ALERT[ALERT.index("<info>") : ALERT.index("</info>") + len("</info>")].replace(
+        "3; orange", "4; red"
+    )
+    bulletin = other_zone.replace("</info>", "</info>" + ours, 1)
+    stack = make_stack([_comune("comune-a")], {"allerte.xml": _alerts(bulletin)})
+
+    posts = _round(stack)
+
+    assert len(posts) == 2
+    assert all("🔴" in p["text"] and "Tosc-B" in p["text"] for p in posts)

@@ -56,7 +56,7 @@ def test_a_material_change_replies_in_the_thread() -> None:
     assert decision.thread == Thread(THREAD.anchor, later)
 
 
-def test_a_level_increase_is_a_new_prominent_post_linked_to_the_thread() -> None:
+def test_a_level_increase_is_a_new_prominent_post_and_raises_the_thread() -> None:
     red = Facts(Level.RED, "idrogeologico", ("Tosc-B",), NOW, NOW + timedelta(hours=20))
     decision = _decide(red, THREAD)
     assert decision.action is Action.LEVEL_UP and decision.thread is not None
@@ -77,10 +77,20 @@ def test_the_end_of_an_alert_closes_the_thread(facts: Facts | None, all_clear: b
     assert decision.thread == Thread(THREAD.anchor, ORANGE, ended=True)
 
 
-def test_after_the_end_nothing_more_is_said() -> None:
+def test_after_the_end_only_a_live_alert_raised_again_is_posted_as_new() -> None:
     closed = Thread(THREAD.anchor, ORANGE, ended=True)
-    assert _decide(ORANGE, closed).action is Action.NOTHING
+    assert _decide(None, closed).action is Action.NOTHING
     assert _decide(ORANGE, closed, all_clear=True).action is Action.NOTHING
+    # a daily re-issue of an alert whose thread was cancelled or ran out: a new thread
+    assert _decide(ORANGE, closed).action is Action.POST
+
+
+def test_an_update_of_an_expired_thread_that_is_live_again_is_a_new_alert() -> None:
+    yesterday = Facts(
+        Level.YELLOW, "temporali", ("Tosc-B",), NOW - timedelta(days=1), NOW - timedelta(hours=1)
+    )
+    today = Facts(Level.RED, "temporali", ("Tosc-B",), NOW, NOW + timedelta(hours=12))
+    assert _decide(today, Thread("ieri", yesterday)).action is Action.POST
 
 
 def test_cancel_of_an_unknown_alert_and_cancel_after_expiry_post_nothing() -> None:
