@@ -50,6 +50,7 @@ Member = tuple[Tenant, CapSource]
 class FeedResult:
     url: str
     status: str  # unchanged | read | error | waiting
+    complete: bool = True  # every tenant could handle the alerts
     reason: str | None = None
     outcomes: list[AlertOutcome] = field(default_factory=list)
 
@@ -125,11 +126,13 @@ def _poll_feed(url: str, members: list[Member], now: datetime) -> FeedResult:
                 if state.failing or not state.last_success or now - state.last_success >= HEARTBEAT:
                     save_source_state(state.succeeded(now))
             return FeedResult(url, "unchanged")
-        alerts = read_alerts(members[0][1].format, fetched.body, fetched.url)
+        alerts, complete = read_alerts(members[0][1].format, fetched.body, fetched.url)
     except (FeedError, AlertError) as error:
         return _failed(url, members, states, error, now)
     result = announce_alerts(url, members, alerts, now)
-    validators = {"etag": fetched.etag, "last_modified": fetched.last_modified, "body_hash": body_hash}
+    validators: dict[str, str | None] = {"etag": None, "last_modified": None, "body_hash": None}
+    if complete and result.complete:  # else the next pass reads it all again (handled alerts are skipped)
+        validators = {"etag": fetched.etag, "last_modified": fetched.last_modified, "body_hash": body_hash}
     for state in states:
         save_source_state(state.succeeded(now, initialized=True, **validators))
     return result
@@ -146,6 +149,7 @@ def announce_alerts(url: str, members: list[Member], alerts: tuple[Alert, ...], 
             # One comune's failure (its rows, its config) must not keep the alert from the others.
             logger.exception("Alert handling crashed", extra={"tenant": tenant.id, "source": source.id})
             obs.count(obs.FEED_ERRORS, reason="internal")
+            result.complete = False
             continue
         result.outcomes.extend(outcomes)
         # Queued at once, tenant by tenant: a later failure or timeout cannot hold these back.
@@ -155,19 +159,21 @@ def announce_alerts(url: str, members: list[Member], alerts: tuple[Alert, ...], 
     return result
 
 
-def read_alerts(feed_format: str, body: bytes, url: str) -> tuple[Alert, ...]:
-    """The alerts of a feed body in one of the alert source formats. Raises AlertError only."""
+def read_alerts(feed_format: str, body: bytes, url: str) -> tuple[tuple[Alert, ...], bool]:
+    """The alerts of a feed body in one of the alert source formats, and whether all of them could
+    be read (an Atom feed's linked documents may fail one by one). Raises AlertError only."""
     if feed_format == "meteoalarm_json":
-        return parse_warnings_json(body, url=url)
+        return parse_warnings_json(body, url=url), True
     if feed_format == "meteoalarm_atom":
         return _read_atom(body, url)
-    return parse_cap(body, source_url=url)
+    return parse_cap(body, source_url=url), True
 
 
-def _read_atom(body: bytes, url: str) -> tuple[Alert, ...]:
+def _read_atom(body: bytes, url: str) -> tuple[tuple[Alert, ...], bool]:
     """The Atom feed lists each alert once per language and area: fetch each linked CAP document
     once per identifier. One broken document does not hide the others."""
     alerts: list[Alert] = []
+    complete = True
     for entry in parse_atom(body, url=url).entries:
         if entry.cap_url is None:
             logger.warning("Atom entry without a CAP link", extra={"alert": entry.identifier})
@@ -178,11 +184,12 @@ def _read_atom(body: bytes, url: str) -> tuple[Alert, ...]:
             )
             alerts.extend(parse_cap(fetched.body, source_url=fetched.url))
         except (FeedError, AlertError) as error:
+            complete = False
             obs.count(obs.FEED_ERRORS, reason=error.reason)
             logger.warning(
                 "Linked CAP document unreadable", extra={"alert": entry.identifier, "error": str(error)}
             )
-    return tuple(alerts)
+    return tuple(alerts), complete
 
 
 def _failed(

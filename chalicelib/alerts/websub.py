@@ -219,7 +219,8 @@ def _handle_push(subscription: Subscription, body: bytes, now: datetime) -> None
         logger.info("WebSub push for a feed no tenant lists", extra={"subscription": subscription.id})
         return
     try:
-        alerts = read_alerts(ATOM_FORMAT, body, subscription.feed_url)
+        # A linked document that failed here is read again by the next poll of the feed.
+        alerts, _complete = read_alerts(ATOM_FORMAT, body, subscription.feed_url)
     except AlertError as error:
         obs.count(obs.FEED_ERRORS, reason=error.reason)
         logger.warning(
