@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -29,4 +29,5 @@ class Announcement:
     published: datetime | None = None  # timezone-aware, Europe/Rome
     priority: Priority = "normal"
     kind: Literal["news", "alert"] = "news"
-    extra: dict[str, str] = field(default_factory=dict)
+    # An alert's post is worthless after the alert expired: the publisher drops it rather than post late.
+    valid_until: datetime | None = None

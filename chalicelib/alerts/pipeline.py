@@ -192,7 +192,12 @@ def _announce(context: _Context, case: _Case) -> tuple[Announced | None, Thread 
     else:
         after, reply_under = decision.thread, thread.anchor if thread else None
     announcement = post.announcement(
-        tenant=context.tenant.id, announcement_id=new_id, source=context.source.id, published=alert.sent
+        tenant=context.tenant.id,
+        announcement_id=new_id,
+        source=context.source.id,
+        published=alert.sent,
+        # Never posted late; an end of alert may still go out after the alert's own expiry.
+        valid_until=None if decision.action is Action.END else shown.expires,
     )
     posted = write_announcement(
         context.tenant,

@@ -101,7 +101,13 @@ class AlertPost:
     link: str | None
 
     def announcement(
-        self, *, tenant: str, announcement_id: str, source: str, published: datetime | None = None
+        self,
+        *,
+        tenant: str,
+        announcement_id: str,
+        source: str,
+        published: datetime | None = None,
+        valid_until: datetime | None = None,
     ) -> Announcement:
         """The post as the channel renderers take it, on the urgent lane."""
         return Announcement(
@@ -115,6 +121,7 @@ class AlertPost:
             published=published.astimezone(ROME) if published else None,
             priority="urgent",
             kind="alert",
+            valid_until=valid_until,
         )
 
 

@@ -250,6 +250,8 @@ def _post(delivery: Delivery, reply_to: str | None) -> PostResult:
     announcement = get_announcement(delivery.tenant, delivery.announcement_id)
     if announcement is None:
         raise PermanentError("announcement not found", reason="announcement_missing")
+    if announcement.valid_until and announcement.valid_until <= utcnow():
+        raise PermanentError("the alert expired before it could be posted", reason="expired")
     adapter = adapter_for(channel)
     return adapter.publish(
         adapter.render(announcement), idempotency_key=delivery.idempotency_key, reply_to=reply_to

@@ -26,6 +26,7 @@ def announcement_item(announcement: Announcement, created: datetime) -> dict[str
         "image": {"url": image.url, "alt": image.alt, "mime_type": image.mime_type} if image else None,
         "categories": list(announcement.categories),
         "published": iso(announcement.published) if announcement.published else None,
+        "valid_until": iso(announcement.valid_until) if announcement.valid_until else None,
         "created_at": iso(created),
         "expires_at": epoch(created + ANNOUNCEMENT_TTL),
     }
@@ -54,4 +55,5 @@ def get_announcement(tenant: str, announcement_id: str) -> Announcement | None:
         published=parse_iso(item["published"]).astimezone(ROME) if item.get("published") else None,
         priority=item.get("priority", "normal"),
         kind=item.get("kind", "news"),
+        valid_until=parse_iso(item["valid_until"]) if item.get("valid_until") else None,
     )

@@ -4,6 +4,7 @@ posted twice, however often the feed is read."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -214,3 +215,22 @@ def test_a_bulletin_with_one_info_block_per_level_is_read_whole(make_stack: Any)
 
     assert len(posts) == 2
     assert all("🔴" in p["text"] and "Tosc-B" in p["text"] for p in posts)
+
+
+def test_an_alert_post_held_up_past_the_alert_s_expiry_is_dropped_not_posted_late(make_stack: Any) -> None:
+    soon = datetime.now(UTC) + timedelta(seconds=4)
+    stack = make_stack(
+        [_comune("comune-a")], {"allerte.xml": _alerts(_cap("BREVE-1", "Alert", expires=soon))}
+    )
+    stack.sandbox.inject("mastodon", "server_error", count=1)
+    result = stack.poll_alerts()
+    stack.drain()
+    assert [p["platform"] for p in stack.sandbox.posts()] == ["telegram"]
+
+    time.sleep(max(0.0, (soon - datetime.now(UTC)).total_seconds()) + 1.5)
+    stack.drain()
+
+    [announcement] = [o["announcement"] for f in result["feeds"] for o in f["outcomes"] if o["announcement"]]
+    statuses = {d.channel: (d.status, d.error_reason) for d in deliveries_of("comune-a", announcement)}
+    assert statuses == {"telegram": ("posted", None), "mastodon": ("failed", "expired")}
+    assert [p["platform"] for p in stack.sandbox.posts()] == ["telegram"]
