@@ -72,7 +72,12 @@ def handle_alerts(
         if (alert.sender, alert.identifier) in stored:
             continue  # handled on an earlier poll
         outcome, posted, thread = _handle(context, alert, stored)
-        stored[(alert.sender, alert.identifier)] = thread
+        if outcome.action != Action.NOTHING.value and posted is None:
+            # Another poller or a push handled this alert first: what it stored is the truth.
+            stored.update(find_rows(tenant.id, wanted))
+            outcome = AlertOutcome(tenant.id, alert.identifier, Action.NOTHING.value, "handled elsewhere")
+        else:
+            stored[(alert.sender, alert.identifier)] = thread
         outcomes.append(outcome)
         announced.extend([posted] if posted else [])
     return outcomes, announced
