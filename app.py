@@ -61,7 +61,8 @@ def publish(event: SQSEvent) -> dict[str, Any]:
     return handle_batch(event)
 
 
-@app.on_sqs_message(queue_arn=settings.queue_arn("urgent"), batch_size=5, name="publish_urgent")
+# One delivery per invocation on the urgent lane: an alert's posts go out in parallel, not in turn.
+@app.on_sqs_message(queue_arn=settings.queue_arn("urgent"), batch_size=1, name="publish_urgent")
 def publish_urgent(event: SQSEvent) -> dict[str, Any]:
     from chalicelib.publishing.publisher import handle_batch
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cold_start, cost, parse, stack
+from benchmarks import alerts, cold_start, cost, parse, stack
 
 OUT = Path(__file__).resolve().parent.parent / ".bench" / "results.json"
 
@@ -59,13 +59,93 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def _alert_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
+    found, money = results["alerts"], results["alerts_cost"]
+    polled, pushed = found["latency"]["polling"], found["latency"]["push"]
+    schedule, fan_out, national = found["latency"]["poller_schedule"], found["fan_out"], found["national"]
+    poller, italy = money["alert_poller"], money["italy"]
+    starts = ", ".join(f"{start:.1f}" for start in schedule["pass_starts_seconds"])
+    calls = fan_out["calls_per_alert"]
+    return [
+        (
+            "alert -> posted, 1 alert x 5 channels, polling",
+            f"p50 {_ms(polled['p50_seconds'])}, p95 {_ms(polled['p95_seconds'])} ({polled['runs']} runs, "
+            f"platforms {_ms(national['platform_latency_seconds'])}; poll wait excluded)",
+        ),
+        (
+            "  + wait for the next poll pass",
+            f"mean {schedule['mean_wait_seconds']:.1f} s, max {schedule['longest_wait_seconds']:.1f} s "
+            f"(passes at {starts} s of each minute; every 15 s: mean {schedule['nominal_mean_wait_seconds']:.1f} s)",
+        ),
+        (
+            "alert -> posted, 1 alert x 5 channels, push",
+            f"p50 {_ms(pushed['p50_seconds'])}, p95 {_ms(pushed['p95_seconds'])} (hub POST -> 5 posts, no wait)",
+        ),
+        (
+            f"fan-out: 1 zone alert -> {fan_out['tenants']} tenants x {fan_out['channels_per_tenant']} channels",
+            f"poll {fan_out['poll_seconds']:.1f} s + drain {fan_out['drain_seconds']:.1f} s (local, 1 worker); "
+            f"{sum(v for k, v in calls.items() if k.startswith('dynamodb:')):.0f} DynamoDB calls "
+            f"({calls.get('ddb:WRU', 0):.0f} WRU, {calls.get('ddb:RRU', 0):.0f} RRU), "
+            f"{sum(v for k, v in calls.items() if k.startswith('sqs:')) + fan_out['esm_sqs_requests_per_alert']:.0f} SQS requests",
+        ),
+        *(
+            (
+                f"national: {national['deliveries']:,} deliveries, K={phase['workers']}",
+                f"{phase['deliveries_per_second']:.1f} deliveries/s, 2,000 in "
+                f"{national['deliveries'] / phase['deliveries_per_second']:.0f} s ({phase['deliveries']} drained in "
+                f"{phase['seconds']:.1f} s; {phase['seconds_per_delivery_per_worker']:.2f} s per delivery per worker)",
+            )
+            for phase in national["phases"]
+        ),
+        (
+            "  workers to drain 2,000 in 60 s",
+            f"{national['workers_for_2000_in_60s']} (one worker: {national['seconds_per_delivery_one_worker']:.2f} s "
+            f"per delivery, platforms {_ms(national['platform_latency_seconds'])})",
+        ),
+        (
+            "alert poller every 15 s, per month",
+            f"{_dollars(poller['usd_per_month'])} ({' / '.join(poller['usd_per_month'])}; "
+            f"{poller['billed_seconds_per_invocation']:.0f} s billed a minute)",
+        ),
+        ("  a loop filling its minute (60 s, 4 passes)", _dollars(poller["usd_per_month_full_minute"])),
+        (
+            f"Italy on paper: {italy['comuni']:,} comuni x {fan_out['channels_per_tenant']} channels",
+            f"{italy['deliveries']:,} deliveries; {italy['lambda_concurrency_for_60s_drain']} publishers drain them "
+            f"in 60 s (SQS ramps there in {italy['esm_ramp_seconds_to_that_concurrency']:.0f} s); "
+            f"${italy['usd_per_alert']:.2f} per alert",
+        ),
+        (
+            "  poller, tenant after tenant",
+            f"announcing takes {italy['poller_announce_seconds']:.0f} s, an unchanged pass "
+            f"{italy['unchanged_pass_seconds']:.0f} s; reads ${italy['poller_reads_usd_per_month']:.0f}/month",
+        ),
+        (
+            "  Telegram, one bot for every channel",
+            f"{italy['telegram_one_shared_bot_seconds']:.0f} s at 30 messages/s (a bot per comune: no limit reached)",
+        ),
+    ]
+
+
+def _dollars(amounts: dict[str, float]) -> str:
+    return " / ".join(f"${usd:.2f}" for usd in amounts.values())
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
 def main() -> int:
     os.environ.setdefault("AWS_DEFAULT_REGION", "eu-south-1")
     results: dict[str, Any] = {"cold_start": cold_start.run(), "parse": parse.run(), "stack": stack.run()}
     results["cost"] = cost.estimate(results["stack"])
+    results["alerts"] = alerts.run()
+    results["alerts_cost"] = {
+        "alert_poller": cost.alert_poller(results["alerts"]["latency"]),
+        "italy": cost.italy(results["alerts"]),
+    }
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2), encoding="utf-8")
-    rows = _rows(results)
+    rows = _rows(results) + _alert_rows(results)
     width = max(len(name) for name, _ in rows)
     print(f"{'benchmark':<{width}}  result")
     print("-" * (width + 60))

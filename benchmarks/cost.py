@@ -1,8 +1,11 @@
 """Monthly AWS cost for a typical comune, computed from the calls and durations the stack benchmark
-counted, not guessed. Free tiers are ignored (a worst case); every assumption is a named constant."""
+counted, not guessed; below, the alert poller's month and a red alert for every Italian comune, from
+what the alert benchmarks measured. Free tiers are ignored (a worst case); every assumption is a
+named constant."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 # Assumed AWS list prices in USD (on-demand, no free tier). Check the price list of your region
@@ -95,3 +98,109 @@ def estimate(stack: dict[str, Any]) -> dict[str, Any]:
         "usd_per_month": {k: round(v, 4) for k, v in lines.items()},
         "total_usd_per_month": round(sum(lines.values()), 2),
     }
+
+
+# -- alerts (issue 3) ------------------------------------------------------------------------------
+# The alert poller: EventBridge starts it once a minute and it loops, a pass every 15 s, while it has
+# time; its memory size is a choice, so each is priced.
+ALERT_POLLER_MEMORY_MB = (128, 256, 512)
+ALERT_POLLER_INVOCATIONS = 60 * 24 * DAYS
+FULL_MINUTE_SECONDS, FULL_MINUTE_PASSES = 60.0, 4  # a loop that would fill its minute
+PUBLISH_URGENT_MEMORY_GB = 1.0  # .chalice/config.json
+# On paper: every Italian comune on one deployment, each with the fan-out benchmark's channels.
+COMUNI = 7_900
+# A DynamoDB or SQS call from Lambda in the same region (locally only moto's time is known). An
+# assumption: single-digit milliseconds for DynamoDB, a little more for transactions and SQS.
+AWS_CALL_SECONDS = 0.008
+DRAIN_TARGET_SECONDS = 60.0
+# Lambda's SQS event source: five concurrent batches at first, up to 300 more a minute, at most
+# 1,000; an account's default concurrency quota is 1,000 for all its functions.
+ESM_START_CONCURRENCY, ESM_RAMP_PER_MINUTE, ESM_MAX_CONCURRENCY = 5, 300, 1_000
+# Telegram: about 30 messages a second per bot, 20 a minute per channel; Mastodon: 300 requests per
+# 5 minutes per account (shared/platforms.md).
+TELEGRAM_BOT_PER_SECOND = 30
+
+
+def alert_poller(latency: dict[str, Any]) -> dict[str, Any]:
+    """Monthly cost of polling one alert feed for one comune every 15 s, from the measured pass (its
+    DynamoDB reads) and the measured loop (how long an invocation runs, how many passes it makes)."""
+    schedule, idle = latency["poller_schedule"], latency["unchanged_pass"]
+    measured = (schedule["billed_seconds"], schedule["passes_per_invocation"])
+    full = (FULL_MINUTE_SECONDS, FULL_MINUTE_PASSES)
+
+    def month(seconds: float, passes: int, memory_mb: int) -> float:
+        compute = ALERT_POLLER_INVOCATIONS * seconds * memory_mb / 1024 * PRICES["lambda_gb_second"]
+        reads = ALERT_POLLER_INVOCATIONS * passes * idle["calls"].get("ddb:RRU", 0) * PRICES["dynamodb_rru"]
+        heartbeats = HEARTBEAT_WRITES_PER_DAY * DAYS * PRICES["dynamodb_wru"]
+        return float(compute + reads + heartbeats + ALERT_POLLER_INVOCATIONS * PRICES["lambda_request"])
+
+    return {
+        "invocations_per_month": ALERT_POLLER_INVOCATIONS,
+        "conditional_gets_per_month": ALERT_POLLER_INVOCATIONS * measured[1],
+        "billed_seconds_per_invocation": measured[0],
+        "usd_per_month": {f"{mb} MB": round(month(*measured, mb), 2) for mb in ALERT_POLLER_MEMORY_MB},
+        "usd_per_month_full_minute": {
+            f"{mb} MB": round(month(*full, mb), 2) for mb in ALERT_POLLER_MEMORY_MB
+        },
+    }
+
+
+def italy(alerts: dict[str, Any]) -> dict[str, Any]:
+    """On paper: one red alert for every comune, from the measured publisher time per delivery, the
+    calls the fan-out counted, and the assumptions above."""
+    fan_out, national, idle = alerts["fan_out"], alerts["national"], alerts["latency"]["unchanged_pass"]
+    deliveries = COMUNI * fan_out["channels_per_tenant"]
+    per_delivery = national["seconds_per_delivery_one_worker"]
+    concurrency = math.ceil(deliveries * per_delivery / DRAIN_TARGET_SECONDS)
+    poll_calls = _operations(fan_out["poll_calls_per_tenant"])
+    return {
+        "comuni": COMUNI,
+        "deliveries": deliveries,
+        "lambda_concurrency_for_60s_drain": concurrency,
+        "esm_ramp_seconds_to_that_concurrency": max(0, concurrency - ESM_START_CONCURRENCY)
+        / ESM_RAMP_PER_MINUTE
+        * 60,
+        "lambda_invocations": math.ceil(deliveries / national["batch_size"]),
+        "sqs_messages": deliveries,
+        # The poller announces tenant after tenant, its calls one after the other.
+        "poller_announce_seconds": COMUNI * poll_calls * AWS_CALL_SECONDS,
+        "unchanged_pass_seconds": COMUNI * _operations(idle["calls"]) * AWS_CALL_SECONDS,
+        "telegram_one_shared_bot_seconds": COMUNI * fan_out["telegram_per_tenant"] / TELEGRAM_BOT_PER_SECOND,
+        "usd_per_alert": round(_alert_cost(alerts, deliveries), 2),
+        "poller_reads_usd_per_month": round(
+            COMUNI
+            * ALERT_POLLER_INVOCATIONS
+            * alerts["latency"]["poller_schedule"]["passes_per_invocation"]
+            * idle["calls"].get("ddb:RRU", 0)
+            * PRICES["dynamodb_rru"],
+            2,
+        ),
+    }
+
+
+def _operations(calls: dict[str, float]) -> float:
+    """AWS requests among counted calls (not the request units that are counted beside them)."""
+    return float(sum(count for name, count in calls.items() if name.startswith(("dynamodb:", "sqs:"))))
+
+
+def _alert_cost(alerts: dict[str, Any], deliveries: int) -> float:
+    """One alert to `deliveries` channels: the poller's writes, the publisher's time and calls, SQS."""
+    fan_out, national = alerts["fan_out"], alerts["national"]
+    tenants = deliveries / fan_out["channels_per_tenant"]
+    calls = {
+        kind: tenants * fan_out["poll_calls_per_tenant"].get(kind, 0)
+        + deliveries * fan_out["publish_calls_per_delivery"].get(kind, 0)
+        for kind in ("ddb:WRU", "ddb:RRU")
+    }
+    sqs = (
+        tenants * fan_out["poll_calls_per_tenant"].get("sqs:SendMessageBatch", 0)
+        + 2 * deliveries / national["batch_size"]
+    )
+    seconds = deliveries * national["seconds_per_delivery_one_worker"]
+    return float(
+        seconds * PUBLISH_URGENT_MEMORY_GB * PRICES["lambda_gb_second"]
+        + deliveries / national["batch_size"] * PRICES["lambda_request"]
+        + calls["ddb:WRU"] * PRICES["dynamodb_wru"]
+        + calls["ddb:RRU"] * PRICES["dynamodb_rru"]
+        + sqs * PRICES["sqs_request"]
+    )

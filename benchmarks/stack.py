@@ -32,6 +32,15 @@ class Calls:
 
     operations: Counter[str] = field(default_factory=Counter)
 
+    def install(self) -> Calls:
+        """Count the calls of the runtime's DynamoDB and SQS clients from now on (a local stack
+        makes new clients when it starts: install after each start)."""
+        from chalicelib import aws
+
+        aws.client("dynamodb").meta.events.register("before-parameter-build.dynamodb", self.hook)
+        aws.client("sqs").meta.events.register("before-parameter-build.sqs", self.hook)
+        return self
+
     def hook(self, model: Any, params: dict[str, Any], **_: Any) -> None:
         name = f"{model.service_model.service_name}:{model.name}"
         self.operations[name] += 1
@@ -111,13 +120,6 @@ def _config(path: Path) -> None:
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
 
 
-def _install_counters(calls: Calls) -> None:
-    from chalicelib import aws
-
-    aws.client("dynamodb").meta.events.register("before-parameter-build.dynamodb", calls.hook)
-    aws.client("sqs").meta.events.register("before-parameter-build.sqs", calls.hook)
-
-
 def _timed(work: Any) -> tuple[Any, float]:
     start = time.perf_counter()
     result = work()
@@ -143,8 +145,7 @@ def run() -> dict[str, Any]:
 
 
 def _measure(stack: LocalStack, feed_file: Path, items: list[tuple[int, datetime]]) -> dict[str, Any]:
-    calls = Calls()
-    _install_counters(calls)
+    calls = Calls().install()
     stack.poll()  # first run: marks the existing item seen
     latencies, poll_seconds, publish_seconds = [], [], []
     changed_poll: Counter[str] = Counter()

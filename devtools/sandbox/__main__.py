@@ -1,4 +1,5 @@
-"""Run the platform sandbox on its own: `python -m devtools.sandbox [--port 8025] [--real-limits]`."""
+"""Run the platform sandbox on its own:
+`python -m devtools.sandbox [--port 8025] [--real-limits] [--latency 0.2]`."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--real-limits", action="store_true", help="applica i limiti di frequenza delle piattaforme vere"
     )
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="secondi di ritardo di ogni risposta delle piattaforme"
+    )
     args = parser.parse_args(argv)
-    with Sandbox(port=args.port, enforce_rate_limits=args.real_limits) as sandbox:
+    with Sandbox(port=args.port, enforce_rate_limits=args.real_limits, latency=args.latency) as sandbox:
         print(f"Sandbox in ascolto su {sandbox.url}/ (Ctrl-C per fermarla)")
         print(f"  api_base dei canali Telegram: {sandbox.telegram_api_base}")
         print(f"  instance dei canali Mastodon: {sandbox.mastodon_instance}")

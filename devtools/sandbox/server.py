@@ -34,10 +34,20 @@ class Sandbox:
             sandbox.inject("mastodon", "rate_limit", count=2, retry_after=30)
 
     Any token is accepted unless revoked with `revoke_token`. Faults can also be set over HTTP:
-    POST /_sandbox/faults with the same fields as `inject` (see faults.Fault)."""
+    POST /_sandbox/faults with the same fields as `inject` (see faults.Fault). `latency` (seconds,
+    settable at any time) delays every platform answer, as a real API's round trip does: benchmarks
+    use it to see how many workers it takes to keep up with a slow platform."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, enforce_rate_limits: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        enforce_rate_limits: bool = False,
+        latency: float = 0.0,
+    ) -> None:
         self.state = SandboxState(enforce_rate_limits=enforce_rate_limits)
+        self.latency = latency
         self.telegram = TelegramFake(self.state)
         self.mastodon = MastodonFake(self.state, lambda: self.url)
         self._address = (host, port)
@@ -166,6 +176,13 @@ class Sandbox:
         self, platform: str, endpoint: str, answer: Callable[[], Reply], fault_reply: Callable[[Fault], Reply]
     ) -> Reply:
         self.state.count_request(platform, endpoint)
+        reply = self._answer_or_fault(platform, endpoint, answer, fault_reply)
+        reply.delay += self.latency  # on top of a fault's own delay: the network is slow for it too
+        return reply
+
+    def _answer_or_fault(
+        self, platform: str, endpoint: str, answer: Callable[[], Reply], fault_reply: Callable[[Fault], Reply]
+    ) -> Reply:
         fault = self.state.faults.strike(platform, endpoint)
         if fault is None:
             return answer()
@@ -222,6 +239,9 @@ def _first(values: list[str] | None) -> str | None:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a delayed answer never keeps the process alive
+    # socketserver's default backlog of 5 drops connections when many publisher workers start at
+    # once (a benchmark's 50); a real API accepts the burst.
+    request_queue_size = 128
 
     def __init__(
         self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], sandbox: Sandbox

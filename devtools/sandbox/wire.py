@@ -39,7 +39,7 @@ class Reply:
     body: bytes = b""
     content_type: str = "application/json; charset=utf-8"
     headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0  # seconds to wait before answering: timeouts and hang_after_commit
+    delay: float = 0.0  # seconds to wait before answering: timeouts, hang_after_commit, latency
 
 
 def json_reply(status: int, data: Any, headers: dict[str, str] | None = None) -> Reply:
