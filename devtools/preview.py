@@ -40,7 +40,7 @@ from chalicelib.announcements import Announcement
 from chalicelib.channels.registry import adapter_for
 from chalicelib.clock import utcnow
 from chalicelib.config.loader import load_config
-from chalicelib.config.models import MastodonChannel, TelegramChannel, Tenant
+from chalicelib.config.models import AnyChannel, MastodonChannel, TelegramChannel, Tenant
 from chalicelib.http import new_session
 from chalicelib.publishing.announce import announcement_from_item
 from chalicelib.sources.cms import parse_feed
@@ -53,7 +53,7 @@ MAX_PREVIEW_BYTES = 20_000_000
 _CAP_ROOT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?alerts?[\s>]")
 # Rendering needs no token: these references are never resolved.
 _NO_TOKEN = "env:PREVIEW_NEVER_RESOLVED"  # noqa: S105 (a reference, not a secret)
-Channel = TelegramChannel | MastodonChannel
+Channel = AnyChannel
 _DEFAULT_CHANNELS: list[tuple[str | None, Channel]] = [
     (None, TelegramChannel(id="telegram", platform="telegram", chat="@anteprima", token=_NO_TOKEN)),
     (

@@ -20,10 +20,11 @@ from typing import Any, Literal
 import requests
 
 from chalicelib.announcements import Announcement
-from chalicelib.channels.base import PostResult, PublishError, RenderedPost, RetryableError
-from chalicelib.channels.text import PostParts, fit_post, plain_text, url_weighted_length
+from chalicelib.channels.base import ChannelCheck, PostResult, PublishError, RenderedPost, RetryableError
+from chalicelib.channels.text import PostParts, RenderOptions, fit_post, plain_text, url_weighted_length
 from chalicelib.channels.transport import (
     Timeout,
+    check_with,
     detail,
     http_error,
     json_object,
@@ -33,8 +34,10 @@ from chalicelib.channels.transport import (
     require_json_object,
     send,
 )
+from chalicelib.config.models import MastodonChannel
 from chalicelib.http import TIMEOUT
 from chalicelib.observability import logger
+from chalicelib.secrets import resolve_secret
 
 PLATFORM = "Mastodon"
 LIMITS_TTL = 3600.0
@@ -93,6 +96,20 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def from_config(
+    channel: MastodonChannel, *, session: requests.Session, options: RenderOptions, offline: bool
+) -> MastodonAdapter:
+    return MastodonAdapter(
+        instance=str(channel.instance),
+        token=partial(resolve_secret, channel.token),
+        session=session,
+        visibility=channel.visibility,
+        language=channel.language,
+        options=options,
+        offline=offline,
+    )
+
+
 class MastodonAdapter:
     platform = "mastodon"
 
@@ -104,12 +121,14 @@ class MastodonAdapter:
         session: requests.Session,
         visibility: str = "public",
         language: str = "it",
+        options: RenderOptions | None = None,
         offline: bool = False,
         timeout: Timeout = TIMEOUT,
         limits_cache: InstanceLimitsCache = _PROCESS_LIMITS,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.instance = instance.rstrip("/")
+        self._options = options or RenderOptions()
         self.offline = offline
         # Where the limits of the last render came from: "default" offline or when the instance
         # could not say, "instance" when it did.
@@ -125,7 +144,7 @@ class MastodonAdapter:
     def render(self, announcement: Announcement) -> RenderedPost:
         limits = self.limits()
         measure = partial(url_weighted_length, url_weight=limits.characters_reserved_per_url)
-        parts = PostParts.from_announcement(announcement)
+        parts = PostParts.from_announcement(announcement, self._options)
         fitted, truncated = fit_post(parts, measure=measure, limit=limits.max_characters)
         text = plain_text(fitted)
         return RenderedPost(
@@ -166,6 +185,23 @@ class MastodonAdapter:
         if not response.ok:
             raise _error_for(response, now=self._clock())
         return _post_result(require_json_object(response, platform=PLATFORM, endpoint="statuses"))
+
+    def check(self) -> ChannelCheck:
+        """verify_credentials: proves the token; Mastodon tokens do not expire unless revoked."""
+
+        def verify() -> requests.Response:
+            token = read_token(self._token, platform=PLATFORM)
+            return send(
+                self._session,
+                "GET",
+                f"{self.instance}/api/v1/accounts/verify_credentials",
+                platform=PLATFORM,
+                endpoint="verify_credentials",
+                timeout=self._timeout,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+
+        return check_with(verify, lambda response: _error_for(response, now=self._clock()))
 
     def _fetch_limits(self) -> InstanceLimits | None:
         try:

@@ -1,18 +1,34 @@
-"""Build the adapter for a configured channel. Construction does no I/O: the token is resolved when a
+"""Build the adapter for a configured channel. Construction does no I/O: secrets are resolved when a
 post is published, and an offline adapter (preview) never touches the network."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any
 
 import requests
 
+from chalicelib.channels import bluesky, facebook, instagram, mastodon, telegram, threads, webhooks, x
 from chalicelib.channels.base import ChannelAdapter
-from chalicelib.channels.mastodon import MastodonAdapter
-from chalicelib.channels.telegram import TelegramAdapter
-from chalicelib.config.models import MastodonChannel, TelegramChannel
+from chalicelib.channels.text import RenderOptions
+from chalicelib.config.models import AnyChannel
 from chalicelib.http import new_session
-from chalicelib.secrets import resolve_secret
+
+# Each adapter module's `from_config(channel, *, session, options, offline)`, by platform.
+_BUILDERS: dict[str, Callable[..., ChannelAdapter]] = {
+    "telegram": telegram.from_config,
+    "mastodon": mastodon.from_config,
+    "facebook": facebook.from_config,
+    "instagram": instagram.from_config,
+    "threads": threads.from_config,
+    "bluesky": bluesky.from_config,
+    "x": x.from_config,
+    "slack": webhooks.slack_from_config,
+    "discord": webhooks.discord_from_config,
+    "matrix": webhooks.matrix_from_config,
+}
+PLATFORMS = tuple(_BUILDERS)
 
 
 @functools.cache
@@ -21,28 +37,28 @@ def _shared_session() -> requests.Session:
     return new_session()
 
 
+def render_options(channel: AnyChannel) -> RenderOptions:
+    utm: tuple[tuple[str, str], ...] = ()
+    if channel.utm is not None:
+        pairs = {
+            "utm_source": channel.utm.source or channel.platform,
+            "utm_medium": channel.utm.medium,
+            "utm_campaign": channel.utm.campaign,
+        }
+        utm = tuple((name, value) for name, value in pairs.items() if value)
+    return RenderOptions(utm=utm, hashtags=channel.hashtags, default_alt_text=channel.default_alt_text)
+
+
 def adapter_for(
-    channel: TelegramChannel | MastodonChannel,
+    channel: AnyChannel,
     *,
     session: requests.Session | None = None,
     offline: bool = False,
 ) -> ChannelAdapter:
-    http = session if session is not None else _shared_session()
-    token = functools.partial(resolve_secret, channel.token)
-    if isinstance(channel, TelegramChannel):
-        return TelegramAdapter(
-            chat=channel.chat,
-            token=token,
-            session=http,
-            api_base=str(channel.api_base),
-            disable_notification=channel.disable_notification,
-            offline=offline,
-        )
-    return MastodonAdapter(
-        instance=str(channel.instance),
-        token=token,
-        session=http,
-        visibility=channel.visibility,
-        language=channel.language,
-        offline=offline,
-    )
+    build = _BUILDERS[channel.platform]
+    options: dict[str, Any] = {
+        "session": session if session is not None else _shared_session(),
+        "options": render_options(channel),
+        "offline": offline,
+    }
+    return build(channel, **options)

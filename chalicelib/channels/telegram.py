@@ -13,6 +13,7 @@ which carry the path, are redacted.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable
@@ -22,9 +23,10 @@ from typing import Any
 import requests
 
 from chalicelib.announcements import Announcement
-from chalicelib.channels.base import PostResult, PublishError, RenderedPost
+from chalicelib.channels.base import ChannelCheck, PostResult, PublishError, RenderedPost
 from chalicelib.channels.text import (
     PostParts,
+    RenderOptions,
     escape_html,
     fit_post,
     join_blocks,
@@ -33,6 +35,7 @@ from chalicelib.channels.text import (
 )
 from chalicelib.channels.transport import (
     Timeout,
+    check_with,
     detail,
     http_error,
     json_object,
@@ -42,7 +45,9 @@ from chalicelib.channels.transport import (
     require_json_object,
     send,
 )
+from chalicelib.config.models import TelegramChannel
 from chalicelib.http import TIMEOUT
+from chalicelib.secrets import resolve_secret
 
 DEFAULT_API_BASE = "https://api.telegram.org"
 MESSAGE_LIMIT = 4096
@@ -50,6 +55,20 @@ PLATFORM = "Telegram"
 ENDPOINT = "sendMessage"
 _REFUSALS: dict[int, str] = {HTTPStatus.BAD_REQUEST: "bad_request", HTTPStatus.FORBIDDEN: "forbidden"}
 _TOKEN_IN_PATH = re.compile(r"/bot[^/\s]+")
+
+
+def from_config(
+    channel: TelegramChannel, *, session: requests.Session, options: RenderOptions, offline: bool
+) -> TelegramAdapter:
+    return TelegramAdapter(
+        chat=channel.chat,
+        token=functools.partial(resolve_secret, channel.token),
+        session=session,
+        api_base=str(channel.api_base),
+        disable_notification=channel.disable_notification,
+        options=options,
+        offline=offline,
+    )
 
 
 class TelegramAdapter:
@@ -63,10 +82,12 @@ class TelegramAdapter:
         session: requests.Session,
         api_base: str = DEFAULT_API_BASE,
         disable_notification: bool = False,
+        options: RenderOptions | None = None,
         offline: bool = False,
         timeout: Timeout = TIMEOUT,
     ) -> None:
         self.chat = chat
+        self._options = options or RenderOptions()
         self.offline = offline
         self._token = token
         self._session = session
@@ -76,7 +97,7 @@ class TelegramAdapter:
         _redact_tokens_in_urllib3_logs()
 
     def render(self, announcement: Announcement) -> RenderedPost:
-        parts = PostParts.from_announcement(announcement)
+        parts = PostParts.from_announcement(announcement, self._options)
         fitted, truncated = fit_post(parts, measure=utf16_length, limit=MESSAGE_LIMIT)
         text = join_blocks(
             f"<b>{escape_html(fitted.title)}</b>" if fitted.title else "",
@@ -111,6 +132,26 @@ class TelegramAdapter:
         if not response.ok:
             raise _error_for(response.status_code, json_object(response) or {}, token)
         return _post_result(require_json_object(response, platform=PLATFORM, endpoint=ENDPOINT))
+
+    def check(self) -> ChannelCheck:
+        """getMe: the cheapest call that proves the token (Telegram bot tokens never expire)."""
+        token = ""
+
+        def get_me() -> requests.Response:
+            nonlocal token
+            token = read_token(self._token, platform=PLATFORM)
+            return send(
+                self._session,
+                "GET",
+                f"{self._api_base}/bot{token}/getMe",
+                platform=PLATFORM,
+                endpoint="getMe",
+                timeout=self._timeout,
+            )
+
+        return check_with(
+            get_me, lambda response: _error_for(response.status_code, json_object(response) or {}, token)
+        )
 
     def _payload(self, post: RenderedPost, reply_to: str | None) -> dict[str, Any]:
         payload: dict[str, Any] = {

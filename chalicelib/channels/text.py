@@ -7,11 +7,12 @@ import html
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import regex
 
 from chalicelib.announcements import Announcement
-from chalicelib.channels.base import PermanentError
+from chalicelib.channels.base import PermanentError, PostImage
 
 ELLIPSIS = "…"
 BLOCK_SEPARATOR = "\n\n"
@@ -93,6 +94,37 @@ def hashtags(categories: tuple[str, ...]) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
+class RenderOptions:
+    """What a channel's config changes in every renderer: written once here, applied by all."""
+
+    utm: tuple[tuple[str, str], ...] = ()  # (name, value) pairs added to the announcement's link
+    hashtags: bool = True
+    default_alt_text: str | None = None
+
+
+def with_utm(link: str, utm: tuple[tuple[str, str], ...]) -> str:
+    """The link with UTM parameters added; parameters the link already sets are kept as they are
+    (the comune may have tagged it on purpose), the fragment stays last."""
+    if not utm:
+        return link
+    parts = urlsplit(link)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    present = {name for name, _ in query}
+    query += [(name, value) for name, value in utm if name not in present]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def post_image(announcement: Announcement, options: RenderOptions) -> PostImage | None:
+    """The announcement's image with an alt text that is never empty: the feed's, else the channel's
+    default, else the announcement's title (a screen reader says something true about the post)."""
+    image = announcement.image
+    if image is None:
+        return None
+    alt = " ".join(image.alt.split()) or options.default_alt_text or " ".join(announcement.title.split())
+    return PostImage(url=image.url, alt=alt or "Immagine")
+
+
+@dataclass(frozen=True)
 class PostParts:
     """A post as plain-text blocks; renderers fit these, then add their markup."""
 
@@ -102,13 +134,15 @@ class PostParts:
     hashtags: tuple[str, ...] = ()
 
     @classmethod
-    def from_announcement(cls, announcement: Announcement) -> PostParts:
+    def from_announcement(cls, announcement: Announcement, options: RenderOptions | None = None) -> PostParts:
+        options = options or RenderOptions()
+        link = announcement.link.strip() if announcement.link else None
         return cls(
             # A title is one line: feeds often carry newlines and runs of spaces in it.
             title=" ".join(announcement.title.split()),
             summary=announcement.summary.strip(),
-            link=announcement.link.strip() if announcement.link else None,
-            hashtags=hashtags(announcement.categories),
+            link=with_utm(link, options.utm) if link else None,
+            hashtags=hashtags(announcement.categories) if options.hashtags else (),
         )
 
 
@@ -136,6 +170,53 @@ def fit_post(parts: PostParts, *, measure: Measure, limit: int) -> tuple[PostPar
         if fitted is not None:
             return fitted, True
     raise PermanentError(f"the link alone is over the platform limit of {limit}", reason="link_too_long")
+
+
+def thread_texts(
+    parts: PostParts, *, measure: Measure, limit: int, max_posts: int
+) -> tuple[tuple[str, ...], bool]:
+    """A post too long for one as a thread of at most `max_posts` texts, each within `limit`, and
+    whether anything was cut. The first text carries the title, the start of the summary, the link
+    and the hashtags (so its link card is the thread's); the summary goes on in the replies, cut at
+    words, each text numbered " (i/n)". What does not fit in `max_posts` is cut with an ellipsis, as
+    `fit_post` cuts a single post."""
+    if max_posts <= 1 or measure(plain_text(parts)) <= limit:
+        fitted, truncated = fit_post(parts, measure=measure, limit=limit)
+        return (plain_text(fitted),), truncated
+    widest_marker = f" ({max_posts}/{max_posts})"
+    room = limit - measure(widest_marker)
+    first, truncated = fit_post(parts, measure=measure, limit=room)
+    rest = _after(parts.summary, first.summary)
+    if not first.summary or rest is None:
+        # Not even a word of the summary fits next to the title and link: one cut post says more.
+        fitted, truncated = fit_post(parts, measure=measure, limit=limit)
+        return (plain_text(fitted),), truncated
+    texts = [plain_text(first)]
+    truncated = False
+    while rest and len(texts) < max_posts:
+        piece = shorten(rest, lambda text: measure(text) <= room)
+        remainder = _after(rest, piece) if piece else None
+        if not piece or remainder is None:
+            truncated = True
+            break
+        texts.append(piece)
+        rest = remainder
+    truncated = truncated or bool(rest)
+    if len(texts) == 1:
+        fitted, cut = fit_post(parts, measure=measure, limit=limit)
+        return (plain_text(fitted),), cut
+    count = len(texts)
+    return tuple(f"{text} ({index}/{count})" for index, text in enumerate(texts, start=1)), truncated
+
+
+def _after(text: str, head: str) -> str | None:
+    """What follows `head` (a start of `text` cut by `shorten`, maybe ending in an ellipsis) in
+    `text`, without the separators at the cut; None when `head` is not a start of `text`."""
+    kept = head.removesuffix(ELLIPSIS).rstrip()
+    text = text.strip()
+    if not text.startswith(kept):
+        return None
+    return text[len(kept) :].lstrip(_CUT_TRAILING + " \n")
 
 
 def _shorten_title_or_summary(parts: PostParts, fits: Callable[[PostParts], bool]) -> PostParts | None:

@@ -9,7 +9,14 @@ from typing import Any
 
 import requests
 
-from chalicelib.channels.base import AuthError, PermanentError, PublishError, RateLimited, RetryableError
+from chalicelib.channels.base import (
+    AuthError,
+    ChannelCheck,
+    PermanentError,
+    PublishError,
+    RateLimited,
+    RetryableError,
+)
 from chalicelib.secrets import SecretError
 
 Timeout = tuple[float, float]
@@ -98,3 +105,19 @@ def http_error(
         return RetryableError(f"{platform} answered {status}: {problem}", reason="server_error")
     reason = refusals.get(status, f"http_{status}")
     return PermanentError(f"{platform} refused the post ({status}): {problem}", reason=reason)
+
+
+def check_with(
+    request: Callable[[], requests.Response], error_for: Callable[[requests.Response], PublishError]
+) -> ChannelCheck:
+    """A health check from one authenticated read: healthy on 2xx, else the classified error's reason
+    ("auth" for a dead token) and message. Transport trouble and unreadable secrets are reported,
+    not raised: a check says what it saw."""
+    try:
+        response = request()
+    except PublishError as exc:
+        return ChannelCheck(healthy=False, reason=exc.reason, detail=str(exc))
+    if response.ok:
+        return ChannelCheck(healthy=True, reason="ok")
+    error = error_for(response)
+    return ChannelCheck(healthy=False, reason=error.reason, detail=str(error))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import typing
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -15,6 +17,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 
 from chalicelib.alerts.model import Level
 
@@ -29,6 +32,17 @@ SecretRef = Annotated[
         description="ssm:/path, secretsmanager:name or env:VAR",
     ),
 ]
+
+
+# Fields declared as SecretRef carry exactly this metadata (the reference pattern); matching on the
+# declared type, not on what a value looks like, keeps a tenant's name out of the secrets.
+_SECRET_REF_METADATA = typing.get_args(SecretRef)[1].metadata
+
+
+def is_secret_ref(field: FieldInfo) -> bool:
+    """Whether a model field holds secret references. `token: SecretRef` keeps the pattern as
+    metadata; `SecretRef | None` and `list[SecretRef]` keep SecretRef among the annotation's arguments."""
+    return field.metadata == _SECRET_REF_METADATA or SecretRef in typing.get_args(field.annotation)
 
 
 class _Model(BaseModel):
@@ -169,9 +183,31 @@ class AlertsConfig(_Model):
         return Level[self.pause_news_from.upper()] if self.pause_news_from else None
 
 
+class Utm(_Model):
+    """UTM parameters added to the announcement's link on this channel, so the comune's web analytics
+    can tell which channel brought a reader."""
+
+    source: str = Field(default="", max_length=100, description="default: the platform's name")
+    medium: str = Field(default="social", max_length=100)
+    campaign: str = Field(default="banditore", max_length=100)
+
+
 class _Channel(_Model):
     id: Slug
     enabled: bool = True
+    utm: Utm | None = None
+    # Alt text for an image whose feed gave none; without either the announcement's title is used.
+    default_alt_text: str | None = Field(default=None, min_length=1, max_length=1000)
+    # Hashtags from the feed's categories; some offices prefer posts without them.
+    hashtags: bool = True
+
+    def secret_refs(self) -> dict[str, str]:
+        """Each secret reference this channel holds, by field name."""
+        return {
+            name: value
+            for name, field in type(self).model_fields.items()
+            if is_secret_ref(field) and isinstance(value := getattr(self, name), str)
+        }
 
 
 class TelegramChannel(_Channel):
@@ -191,9 +227,95 @@ class MastodonChannel(_Channel):
     token: SecretRef
     visibility: Literal["public", "unlisted", "private"] = "public"
     language: str = Field(default="it", pattern=r"^[a-z]{2}$")
+    # Long texts go out as a thread of at most this many posts; 1 means cut at a word instead.
+    max_thread_posts: int = Field(default=3, ge=1, le=10)
 
 
-Channel = Annotated[TelegramChannel | MastodonChannel, Field(discriminator="platform")]
+class FacebookChannel(_Channel):
+    platform: Literal["facebook"]
+    page_id: str = Field(pattern=r"^\d{1,30}$")
+    token: SecretRef  # the Page access token
+    # An app token ("app-id|app-secret") lets the health check read the Page token's expiry.
+    app_token: SecretRef | None = None
+    # When the Page token expires, if known from elsewhere; debug_token's answer wins when available.
+    token_expires_on: date | None = None
+    api_base: HttpUrl = HttpUrl("https://graph.facebook.com")
+    api_version: str = Field(default="v24.0", pattern=r"^v\d{1,3}\.\d$")
+
+
+class InstagramChannel(_Channel):
+    platform: Literal["instagram"]
+    user_id: str = Field(pattern=r"^\d{1,30}$", description="the Instagram professional account id")
+    token: SecretRef
+    token_expires_on: date | None = None
+    api_base: HttpUrl = HttpUrl("https://graph.facebook.com")
+    api_version: str = Field(default="v24.0", pattern=r"^v\d{1,3}\.\d$")
+
+
+class ThreadsChannel(_Channel):
+    platform: Literal["threads"]
+    user_id: str = Field(pattern=r"^(me|\d{1,30})$")
+    token: SecretRef
+    token_expires_on: date | None = None
+    api_base: HttpUrl = HttpUrl("https://graph.threads.net")
+    api_version: str = Field(default="v1.0", pattern=r"^v\d{1,3}\.\d$")
+    max_thread_posts: int = Field(default=3, ge=1, le=10)
+
+
+class BlueskyChannel(_Channel):
+    platform: Literal["bluesky"]
+    handle: str = Field(
+        pattern=r"^(did:[a-z]+:[A-Za-z0-9._:%-]{1,200}|[A-Za-z0-9.-]{3,253})$",
+        description="the account's handle or DID",
+    )
+    app_password: SecretRef
+    service: HttpUrl = HttpUrl("https://bsky.social")
+    language: str = Field(default="it", pattern=r"^[a-z]{2}$")
+    max_thread_posts: int = Field(default=3, ge=1, le=10)
+
+
+class XChannel(_Channel):
+    """X with OAuth 1.0a user context: the app's consumer key/secret and the account's access token."""
+
+    platform: Literal["x"]
+    consumer_key: SecretRef
+    consumer_secret: SecretRef
+    access_token: SecretRef
+    access_token_secret: SecretRef
+    api_base: HttpUrl = HttpUrl("https://api.x.com")
+    max_thread_posts: int = Field(default=3, ge=1, le=10)
+
+
+class SlackChannel(_Channel):
+    platform: Literal["slack"]
+    webhook_url: SecretRef  # the incoming-webhook URL is itself the credential
+
+
+class DiscordChannel(_Channel):
+    platform: Literal["discord"]
+    webhook_url: SecretRef
+
+
+class MatrixChannel(_Channel):
+    platform: Literal["matrix"]
+    homeserver: HttpUrl
+    room_id: str = Field(pattern=r"^![A-Za-z0-9._=/+-]{1,200}:[A-Za-z0-9.-]{1,253}(:\d{1,5})?$")
+    token: SecretRef
+
+
+AnyChannel = (
+    TelegramChannel
+    | MastodonChannel
+    | FacebookChannel
+    | InstagramChannel
+    | ThreadsChannel
+    | BlueskyChannel
+    | XChannel
+    | SlackChannel
+    | DiscordChannel
+    | MatrixChannel
+)
+Channel = Annotated[AnyChannel, Field(discriminator="platform")]
 
 
 class Route(_Model):
@@ -245,13 +367,13 @@ class Tenant(_Model):
                 return source
         raise KeyError(source_id)
 
-    def channel(self, channel_id: str) -> TelegramChannel | MastodonChannel:
+    def channel(self, channel_id: str) -> AnyChannel:
         for channel in self.channels:
             if channel.id == channel_id:
                 return channel
         raise KeyError(channel_id)
 
-    def channels_for(self, source_id: str) -> list[TelegramChannel | MastodonChannel]:
+    def channels_for(self, source_id: str) -> list[AnyChannel]:
         """Enabled channels routed from a source, each once, in config order."""
         wanted = {name for route in self.routes if route.source == source_id for name in route.channels}
         return [c for c in self.channels if c.id in wanted and c.enabled]

@@ -15,6 +15,7 @@ from typing import Any
 
 import regex
 
+from devtools.sandbox.fakes import Answer, BaseUrl
 from devtools.sandbox.faults import Fault
 from devtools.sandbox.state import Post, SandboxState
 from devtools.sandbox.wire import Reply, Request, json_reply, malformed_reply, timeout_reply
@@ -52,8 +53,16 @@ class _Remembered:
     status: dict[str, Any]
 
 
+_STATUS_PAGE = re.compile(r"/@[^/]+/(\d+)")
+
+
 class MastodonFake:
-    def __init__(self, state: SandboxState, base_url: Callable[[], str]) -> None:
+    platform = "mastodon"
+    title = "Mastodon"
+    target_label = "Account"
+    posting_endpoint = "statuses"
+
+    def __init__(self, state: SandboxState, base_url: BaseUrl) -> None:
         self._state = state
         self._base_url = base_url
         self._lock = threading.Lock()
@@ -81,6 +90,22 @@ class MastodonFake:
         }
         return replies[fault.kind]()
 
+    def route(self, request: Request, path: str) -> tuple[str, Answer] | None:
+        if (request.method, path) == ("GET", "/api/v2/instance"):
+            return "instance", self.instance
+        if (request.method, path) == ("GET", "/api/v1/accounts/verify_credentials"):
+            return "verify_credentials", lambda: self.verify_credentials(request)
+        if (request.method, path) == ("POST", "/api/v1/statuses"):
+            return "statuses", lambda: self.post_status(request)
+        status_page = _STATUS_PAGE.fullmatch(path)
+        if request.method == "GET" and status_page:
+            # A status URL opens the sandbox page at that status.
+            location = f"/#mastodon-{status_page.group(1)}"
+            return "status_page", lambda: Reply(
+                302, content_type="text/plain", headers={"Location": location}
+            )
+        return None
+
     def instance(self) -> Reply:
         return json_reply(
             200,
@@ -98,6 +123,13 @@ class MastodonFake:
                 },
             },
         )
+
+    def verify_credentials(self, request: Request) -> Reply:
+        token = _bearer(request)
+        if token is None or self._state.is_revoked("mastodon", token):
+            return error(401, "The access token is invalid")
+        account = _account(token)
+        return json_reply(200, {"id": "1", "username": account, "acct": account})
 
     def post_status(self, request: Request) -> Reply:
         token = _bearer(request)

@@ -6,11 +6,10 @@ from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from devtools.sandbox.fakes import PlatformFake
 from devtools.sandbox.state import Post
 
 _ROME = ZoneInfo("Europe/Rome")
-_TITLES = {"telegram": "Telegram", "mastodon": "Mastodon"}
-_TARGETS = {"telegram": "Chat", "mastodon": "Account"}
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; padding: 0 1rem; }
 table { border-collapse: collapse; width: 100%; margin-bottom: 2rem; }
@@ -20,9 +19,12 @@ pre { white-space: pre-wrap; margin: 0; font: inherit; }
 """
 
 
-def render_page(posts: list[Post], stats: dict[str, Any], faults: list[dict[str, Any]]) -> str:
+def render_page(
+    fakes: dict[str, PlatformFake], posts: list[Post], stats: dict[str, Any], faults: list[dict[str, Any]]
+) -> str:
     sections = "".join(
-        _platform_section(platform, [p for p in posts if p.platform == platform]) for platform in _TITLES
+        _platform_section(fake, [p for p in posts if p.platform == platform])
+        for platform, fake in fakes.items()
     )
     requests = sum(sum(endpoints.values()) for endpoints in stats["requests"].values())
     return f"""<!doctype html>
@@ -35,7 +37,7 @@ def render_page(posts: list[Post], stats: dict[str, Any], faults: list[dict[str,
 </head>
 <body>
 <h1>Sandbox delle piattaforme</h1>
-<p class="nota">Telegram e Mastodon finti, su questo computer: qui finisce ciò che Banditore pubblica quando
+<p class="nota">Piattaforme finte, su questo computer: qui finisce ciò che Banditore pubblica quando
 un canale non ha un token reale. Nessun messaggio esce da qui. Richieste ricevute: {requests}.
 La pagina si aggiorna da sola ogni 5 secondi.</p>
 {sections}
@@ -46,12 +48,14 @@ La pagina si aggiorna da sola ogni 5 secondi.</p>
 """
 
 
-def _platform_section(platform: str, posts: list[Post]) -> str:
-    title = f"<h2>{_TITLES[platform]} ({len(posts)} {'messaggio' if len(posts) == 1 else 'messaggi'})</h2>"
+def _platform_section(fake: PlatformFake, posts: list[Post]) -> str:
+    title = f"<h2>{escape(fake.title)} ({len(posts)} {'messaggio' if len(posts) == 1 else 'messaggi'})</h2>"
     if not posts:
         return title + '<p class="nota">Nessun messaggio pubblicato.</p>'
     rows = "".join(_row(post) for post in reversed(posts))
-    header = f"<tr><th>Quando</th><th>{_TARGETS[platform]}</th><th>Testo inviato</th><th>Link</th></tr>"
+    header = (
+        f"<tr><th>Quando</th><th>{escape(fake.target_label)}</th><th>Testo inviato</th><th>Link</th></tr>"
+    )
     return f"{title}<table>{header}{rows}</table>"
 
 

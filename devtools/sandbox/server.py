@@ -1,5 +1,5 @@
-"""The sandbox: one ThreadingHTTPServer on loopback serving the Telegram and Mastodon fakes, the control
-API under /_sandbox/ and the page at /; started and stopped in-process."""
+"""The sandbox: one ThreadingHTTPServer on loopback serving every platform fake (devtools.sandbox.fakes),
+the control API under /_sandbox/ and the page at /; started and stopped in-process."""
 
 from __future__ import annotations
 
@@ -13,24 +13,22 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from devtools.sandbox import mastodon, telegram
+from devtools.sandbox.fakes import Answer, PlatformFake, build_fakes
 from devtools.sandbox.faults import Fault, FaultError
 from devtools.sandbox.mastodon import MastodonFake
 from devtools.sandbox.page import render_page
 from devtools.sandbox.state import SandboxState
-from devtools.sandbox.telegram import TelegramFake
 from devtools.sandbox.wire import Reply, Request, html_reply, json_reply
 
-_TELEGRAM_PATH = re.compile(r"/telegram/bot([^/]+)/([A-Za-z]+)")
-_MASTODON_STATUS_PAGE = re.compile(r"/mastodon/@[^/]+/(\d+)")
+_PLATFORM_PATH = re.compile(r"/([a-z]+)(/.*)?")
 
 
 class Sandbox:
-    """Contract fakes of Telegram and Mastodon on 127.0.0.1 (port 0: a free one).
+    """Contract fakes of every platform on 127.0.0.1 (port 0: a free one), each under /{platform}.
 
         with Sandbox() as sandbox:
-            channel.api_base = sandbox.telegram_api_base      # .../telegram
-            channel.instance = sandbox.mastodon_instance      # .../mastodon
+            channel.api_base = sandbox.base_for("telegram")     # .../telegram
+            channel.instance = sandbox.base_for("mastodon")     # .../mastodon
             sandbox.inject("mastodon", "rate_limit", count=2, retry_after=30)
 
     Any token is accepted unless revoked with `revoke_token`. Faults can also be set over HTTP:
@@ -48,8 +46,7 @@ class Sandbox:
     ) -> None:
         self.state = SandboxState(enforce_rate_limits=enforce_rate_limits)
         self.latency = latency
-        self.telegram = TelegramFake(self.state)
-        self.mastodon = MastodonFake(self.state, lambda: self.url)
+        self.fakes: dict[str, PlatformFake] = build_fakes(self.state, lambda: self.url)
         self._address = (host, port)
         self._server: _Server | None = None
         self._stopping = threading.Event()
@@ -86,19 +83,39 @@ class Sandbox:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    def base_for(self, platform: str) -> str:
+        """Where a channel of this platform points its API base (instance, homeserver...)."""
+        if platform not in self.fakes:
+            raise KeyError(f"the sandbox has no {platform} fake")
+        return f"{self.url}/{platform}"
+
     @property
     def telegram_api_base(self) -> str:
-        return f"{self.url}/telegram"
+        return self.base_for("telegram")
 
     @property
     def mastodon_instance(self) -> str:
-        return f"{self.url}/mastodon"
+        return self.base_for("mastodon")
+
+    @property
+    def mastodon(self) -> MastodonFake:
+        fake = self.fakes["mastodon"]
+        if not isinstance(fake, MastodonFake):
+            raise TypeError("the mastodon fake is not a MastodonFake")
+        return fake
 
     # -- control --------------------------------------------------------------------------------
     def inject(self, platform: str, kind: str, **options: Any) -> Fault:
         """Make calls fail: `count=N` (the next N) or `rate=0.3, seed=7`; `endpoint`, `delay`,
         `retry_after` as in faults.Fault."""
-        return self.state.faults.add(Fault(platform=platform, kind=kind, **options))
+        return self.state.faults.add(self._checked(Fault(platform=platform, kind=kind, **options)))
+
+    def _checked(self, fault: Fault) -> Fault:
+        fake = self.fakes.get(fault.platform)
+        if fake is None:
+            raise FaultError(f"platform must be one of {', '.join(self.fakes)}")
+        fault.endpoint = fault.endpoint or fake.posting_endpoint
+        return fault
 
     def clear_faults(self) -> None:
         self.state.faults.clear()
@@ -120,8 +137,8 @@ class Sandbox:
     def reset(self) -> None:
         """Forget posts, counts, faults, revoked tokens and limit changes."""
         self.state.reset()
-        self.telegram.reset()
-        self.mastodon.reset()
+        for fake in self.fakes.values():
+            fake.reset()
         self.set_mastodon_limits(max_characters=500)
 
     def wait(self, seconds: float) -> bool:
@@ -132,51 +149,25 @@ class Sandbox:
     def handle(self, request: Request) -> Reply:
         path = request.path
         if path == "/" and request.method == "GET":
-            return html_reply(200, render_page(self.state.posts(), self.stats(), self.state.faults.to_json()))
+            return html_reply(
+                200, render_page(self.fakes, self.state.posts(), self.stats(), self.state.faults.to_json())
+            )
         if path.startswith("/_sandbox/"):
             return self._control(request)
-        if path.startswith("/telegram/"):
-            return self._telegram(request)
-        if path.startswith("/mastodon/"):
-            return self._mastodon(request)
-        return json_reply(404, {"error": f"nothing at {path}"})
+        match = _PLATFORM_PATH.fullmatch(path)
+        fake = self.fakes.get(match.group(1)) if match else None
+        if fake is None or match is None:
+            return json_reply(404, {"error": f"nothing at {path}"})
+        routed = fake.route(request, match.group(2) or "/")
+        if routed is None:
+            self.state.count_request(fake.platform, "other")
+            return json_reply(404, {"error": f"no {fake.title} endpoint at {path}"})
+        endpoint, answer = routed
+        return self._platform_call(fake, endpoint, answer)
 
-    def _telegram(self, request: Request) -> Reply:
-        match = _TELEGRAM_PATH.fullmatch(request.path)
-        if match is None or match.group(2) != "sendMessage":
-            self.state.count_request("telegram", match.group(2) if match else "other")
-            return telegram.error(404, "Not Found")
-        token = match.group(1)
-        return self._platform_call(
-            "telegram",
-            "sendMessage",
-            lambda: self.telegram.send_message(request, token),
-            self.telegram.fault_reply,
-        )
-
-    def _mastodon(self, request: Request) -> Reply:
-        route = (request.method, request.path.removeprefix("/mastodon"))
-        if route == ("GET", "/api/v2/instance"):
-            return self._platform_call(
-                "mastodon", "instance", self.mastodon.instance, self.mastodon.fault_reply
-            )
-        if route == ("POST", "/api/v1/statuses"):
-            post_status = lambda: self.mastodon.post_status(request)  # noqa: E731
-            return self._platform_call("mastodon", "statuses", post_status, self.mastodon.fault_reply)
-        status_page = _MASTODON_STATUS_PAGE.fullmatch(request.path)
-        if request.method == "GET" and status_page:
-            # A status URL opens the sandbox page at that status.
-            return Reply(
-                302, content_type="text/plain", headers={"Location": f"/#mastodon-{status_page.group(1)}"}
-            )
-        self.state.count_request("mastodon", "other")
-        return mastodon.error(404, "Record not found")
-
-    def _platform_call(
-        self, platform: str, endpoint: str, answer: Callable[[], Reply], fault_reply: Callable[[Fault], Reply]
-    ) -> Reply:
-        self.state.count_request(platform, endpoint)
-        reply = self._answer_or_fault(platform, endpoint, answer, fault_reply)
+    def _platform_call(self, fake: PlatformFake, endpoint: str, answer: Answer) -> Reply:
+        self.state.count_request(fake.platform, endpoint)
+        reply = self._answer_or_fault(fake.platform, endpoint, answer, fake.fault_reply)
         reply.delay += self.latency  # on top of a fault's own delay: the network is slow for it too
         return reply
 
@@ -212,7 +203,8 @@ class Sandbox:
         """One fault object or a list of them."""
         try:
             data = json.loads(request.body or b"null")
-            faults = [Fault.from_json(item) for item in (data if isinstance(data, list) else [data])]
+            items = data if isinstance(data, list) else [data]
+            faults = [self._checked(Fault.from_json(item)) for item in items]
         except (ValueError, FaultError) as exc:
             return json_reply(400, {"error": str(exc)})
         for fault in faults:
@@ -267,6 +259,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve()
 
     def do_DELETE(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:  # Matrix sends messages with PUT
         self._serve()
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from devtools.sandbox.fakes import Answer, BaseUrl
 from devtools.sandbox.faults import Fault
 from devtools.sandbox.state import Post, SandboxState
 from devtools.sandbox.wire import Reply, Request, json_reply, malformed_reply, timeout_reply
@@ -98,8 +99,17 @@ def rate_limited(retry_after: int) -> Reply:
     return error(429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after)
 
 
+_METHOD_PATH = re.compile(r"/bot([^/]+)/([A-Za-z]+)")
+
+
 class TelegramFake:
-    def __init__(self, state: SandboxState) -> None:
+    platform = "telegram"
+    title = "Telegram"
+    target_label = "Chat"
+    posting_endpoint = "sendMessage"
+
+    def __init__(self, state: SandboxState, base_url: BaseUrl) -> None:
+        del base_url  # Telegram's links are t.me's, whatever the API's address
         self._state = state
         self._lock = threading.Lock()
         self.reset()
@@ -119,6 +129,24 @@ class TelegramFake:
             "timeout": lambda: timeout_reply(fault.delay),
         }
         return replies[fault.kind]()
+
+    def route(self, request: Request, path: str) -> tuple[str, Answer] | None:
+        match = _METHOD_PATH.fullmatch(path)
+        if match is None:
+            return None
+        token, method = match.groups()
+        if method == "getMe":
+            return method, lambda: self.get_me(token)
+        if method != "sendMessage":
+            return method, lambda: error(404, "Not Found")
+        return method, lambda: self.send_message(request, token)
+
+    def get_me(self, token: str) -> Reply:
+        if self._state.is_revoked("telegram", token):
+            return error(401, "Unauthorized")
+        bot_id = int(token.partition(":")[0]) if token.partition(":")[0].isdigit() else 1
+        user = {"id": bot_id, "is_bot": True, "first_name": "Banditore", "username": "banditore_sandbox_bot"}
+        return json_reply(200, {"ok": True, "result": user})
 
     def send_message(self, request: Request, token: str) -> Reply:
         if self._state.is_revoked("telegram", token):

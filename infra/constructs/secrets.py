@@ -12,20 +12,14 @@ with a kms:ViaService condition; add it here if an operator ever uses one.
 
 from __future__ import annotations
 
-import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from pydantic import BaseModel
-from pydantic.fields import FieldInfo
 
-from chalicelib.config.models import Config, SecretRef
-
-# Fields declared as SecretRef carry exactly this metadata (the reference pattern); matching on
-# the declared type, not on what a value looks like, keeps a tenant's name out of the grants.
-_SECRET_REF_METADATA = typing.get_args(SecretRef)[1].metadata
+from chalicelib.config.models import Config, is_secret_ref
 
 
 def secret_references(config: Config) -> tuple[str, ...]:
@@ -33,17 +27,11 @@ def secret_references(config: Config) -> tuple[str, ...]:
     return tuple(sorted({ref for ref in _secret_ref_values(config) if not ref.startswith("env:")}))
 
 
-def _is_secret_ref(field: FieldInfo) -> bool:
-    # `token: SecretRef` keeps the pattern as metadata; `SecretRef | None` and `list[SecretRef]`
-    # keep SecretRef itself among the annotation's arguments.
-    return field.metadata == _SECRET_REF_METADATA or SecretRef in typing.get_args(field.annotation)
-
-
 def _secret_ref_values(node: object) -> Iterator[str]:
     if isinstance(node, BaseModel):
         for name, field in type(node).model_fields.items():
             value = getattr(node, name)
-            if _is_secret_ref(field):
+            if is_secret_ref(field):
                 yield from [value] if isinstance(value, str) else value or []
             else:
                 yield from _secret_ref_values(value)

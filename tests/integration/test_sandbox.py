@@ -62,7 +62,7 @@ def test_counted_faults_expire_and_can_be_listed_and_cleared(sandbox: Sandbox) -
 @pytest.mark.parametrize(
     "fault",
     [
-        {"platform": "facebook", "kind": "rate_limit"},
+        {"platform": "myspace", "kind": "rate_limit"},
         {"platform": "telegram", "kind": "meteorite"},
         {"platform": "telegram", "kind": "timeout", "count": 1, "rate": 0.5},
         {"platform": "telegram", "kind": "timeout", "delay": "lungo"},
