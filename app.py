@@ -54,6 +54,15 @@ def housekeeping(event: CloudWatchEvent) -> dict[str, Any]:
     return run_housekeeping()
 
 
+@app.schedule(Rate(15, unit=Rate.MINUTES), name="check_channels")
+def check_channels(event: CloudWatchEvent) -> dict[str, Any]:
+    from chalicelib.channel_checks import check_channels as run_checks
+    from chalicelib.clock import utcnow
+    from chalicelib.config.loader import current_config
+
+    return run_checks(current_config(), utcnow())
+
+
 @app.on_sqs_message(queue_arn=settings.queue_arn("normal"), batch_size=10, name="publish")
 def publish(event: SQSEvent) -> dict[str, Any]:
     from chalicelib.publishing.publisher import handle_batch

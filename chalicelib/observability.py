@@ -30,6 +30,12 @@ PUBLISH_LATENCY = "PublishLatencySeconds"
 UNCERTAIN_RETRIES = "UncertainRetries"
 DUPLICATE_POSTS = "DuplicatePosts"
 DELIVERIES_REQUEUED = "DeliveriesRequeued"
+POSTS_SKIPPED = "PostsSkipped"
+BUDGET_WAITS = "BudgetWaits"
+# Channel health
+CHANNELS_TURNED_UNHEALTHY = "ChannelsTurnedUnhealthy"
+UNHEALTHY_CHANNELS = "UnhealthyChannels"
+TOKEN_DAYS_LEFT = "TokenDaysLeftMin"  # noqa: S105 (a metric name)
 # Alerts
 ALERTS_POSTED = "AlertsAnnounced"
 
@@ -52,6 +58,12 @@ def count(name: str, value: float = 1, **breakdown: str) -> None:
 
 def seconds(name: str, value: float) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=value)
+
+
+def gauge(name: str, value: float) -> None:
+    """A level rather than an event (channels unhealthy now, days to the nearest token expiry):
+    alarms read its Maximum or Minimum over the period."""
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 # Invocations with nothing to count (a poll where no source was due, a health check) are normal

@@ -34,6 +34,7 @@ def required(name: str) -> str:
 # retries and expired leases can be exercised in seconds rather than minutes.
 LEASE_SECONDS_ENV = "BANDITORE_LEASE_SECONDS"
 RETRY_BASE_SECONDS_ENV = "BANDITORE_RETRY_BASE_SECONDS"
+UNHEALTHY_RECHECK_SECONDS_ENV = "BANDITORE_UNHEALTHY_RECHECK_SECONDS"
 
 
 def seconds(name: str, default: float) -> float:

@@ -1,8 +1,8 @@
 """The local stack: Banditore on one machine with no AWS account, no Docker and no internet.
 
 moto (server mode, 127.0.0.1) plays DynamoDB/SQS/SNS/SSM/CloudWatch with resources created from
-infra/resources.py (the same definitions as the CDK stack); the platform sandbox plays Telegram and
-Mastodon; the sample feeds are served from events/feeds/. The real handlers run through Chalice's
+infra/resources.py (the same definitions as the CDK stack); the platform sandbox plays every social
+platform; the sample feeds are served from events/feeds/. The real handlers run through Chalice's
 own invoke machinery (so the Powertools middleware runs too): a scheduler fires the schedules, a
 pump feeds SQS messages to the queue consumers, and Chalice's local server serves the routes.
 Table contents are saved in the state folder on stop and restored on start, so a second run sees
@@ -37,6 +37,13 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_FEEDS_HOST = "sample.feeds.invalid"
 EVENTS = ROOT / "events"
 LANES = {"urgent": "publish_urgent", "normal": "publish"}
+# The config field that says where a channel's platform API lives, where it is not `api_base`.
+_API_FIELD = {"mastodon": "instance", "bluesky": "service", "matrix": "homeserver"}
+# Platforms whose endpoint is the secret itself (an incoming-webhook URL): the sandbox URL to give it.
+_WEBHOOK_PATHS = {
+    "slack": "/services/TSANDBOX/{channel}/{secret}",
+    "discord": "/api/webhooks/{number}/{secret}",
+}
 
 
 @dataclass
@@ -71,6 +78,8 @@ class LocalStack:
             AWS_DEFAULT_REGION=os.environ.get("AWS_DEFAULT_REGION", "eu-south-1"),
         )
         os.environ.pop("AWS_PROFILE", None)
+        # Feed images are served from this machine: let the image fetcher reach loopback here only.
+        os.environ["BANDITORE_MEDIA_ALLOW_PRIVATE"] = "1"
         self.resources = aws_local.create_resources(self._moto.url)
         os.environ.update(self.resources.env())
         self.sandbox.start()
@@ -128,15 +137,11 @@ class LocalStack:
                 if parts.hostname == SAMPLE_FEEDS_HOST:
                     source["url"] = self.feeds.url + parts.path
             for channel in tenant.get("channels", []):
-                ref = str(channel.get("token", ""))
-                if _resolves(ref, user_secrets):
+                refs = _channel_secret_refs(channel)
+                if all(_resolves(ref, user_secrets) for ref in refs.values()):
                     continue
-                secrets.setdefault(ref, f"sandbox-{tenant['id']}-{channel['id']}")
                 self.sandboxed.append(f"{tenant['id']}/{channel['id']}")
-                if channel.get("platform") == "telegram":
-                    channel["api_base"] = self.sandbox.telegram_api_base
-                elif channel.get("platform") == "mastodon":
-                    channel["instance"] = self.sandbox.mastodon_instance
+                secrets.update(self._sandbox_channel(tenant["id"], channel, refs))
         config_file = self.state_dir / "config.local.yaml"
         config_file.write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), encoding="utf-8")
         secrets_file = self.state_dir / "secrets.local.yaml"
@@ -146,6 +151,24 @@ class LocalStack:
             handle.write(yaml.safe_dump(secrets))
         os.environ["BANDITORE_CONFIG"] = str(config_file)
         os.environ["BANDITORE_SECRETS_FILE"] = str(secrets_file)
+
+    def _sandbox_channel(self, tenant: str, channel: dict[str, Any], refs: dict[str, str]) -> dict[str, str]:
+        """Point a channel at its platform's fake and make up its secrets (one per reference, stable,
+        so the fakes show each channel as its own account)."""
+        platform = str(channel.get("platform"))
+        base = self.sandbox.base_for(platform)
+        values = {}
+        for field_name, ref in refs.items():
+            suffix = "" if field_name == "token" else "-" + field_name.replace("_", "-")
+            secret = f"sandbox-{tenant}-{channel['id']}{suffix}"
+            if platform in _WEBHOOK_PATHS and field_name == "webhook_url":
+                number = sum(secret.encode())  # Discord's webhook ids are numbers
+                path = _WEBHOOK_PATHS[platform].format(channel=channel["id"], secret=secret, number=number)
+                secret = base + path
+            values[ref] = secret
+        if platform not in _WEBHOOK_PATHS:
+            channel[_API_FIELD.get(platform, "api_base")] = base
+        return values
 
     # -- running the handlers ---------------------------------------------------------------
     def invoke(self, function: str, payload: dict[str, Any]) -> Any:
@@ -182,6 +205,9 @@ class LocalStack:
 
     def housekeeping(self) -> dict[str, Any]:
         return self.invoke("housekeeping", _schedule_event())  # type: ignore[no-any-return]
+
+    def check_channels(self) -> dict[str, Any]:
+        return self.invoke("check_channels", _schedule_event())  # type: ignore[no-any-return]
 
     def pump_once(self) -> int:
         """Receive one batch per lane (urgent first), run the consumer, delete what succeeded."""
@@ -290,6 +316,19 @@ def _user_secrets() -> dict[str, str]:
         return {}
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     return {str(k): str(v) for k, v in data.items()}
+
+
+def _channel_secret_refs(channel: dict[str, Any]) -> dict[str, str]:
+    """The secret references of a channel as written in the YAML, by field name (the model says
+    which fields hold secrets; an invalid channel has none here and fails validation later)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from chalicelib.config.models import Channel
+
+    try:
+        return TypeAdapter(Channel).validate_python(channel).secret_refs()
+    except ValidationError:
+        return {}
 
 
 def _resolves(ref: str, secrets: dict[str, str]) -> bool:

@@ -64,6 +64,7 @@ def make_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Call
 
     monkeypatch.setenv("BANDITORE_LEASE_SECONDS", "1")
     monkeypatch.setenv("BANDITORE_RETRY_BASE_SECONDS", "0.05")
+    monkeypatch.setenv("BANDITORE_UNHEALTHY_RECHECK_SECONDS", "0.2")
     monkeypatch.delenv("BANDITORE_SECRETS_FILE", raising=False)
     started: list[LocalStack] = []
 

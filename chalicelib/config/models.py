@@ -192,9 +192,25 @@ class Utm(_Model):
     campaign: str = Field(default="banditore", max_length=100)
 
 
+class PostBudget(_Model):
+    """How many posts this channel may take per window, and how many of them only alerts may use.
+    Each platform has a default below its published limit (chalicelib.publishing.budget)."""
+
+    posts: int = Field(ge=1, le=100_000)
+    per_seconds: int = Field(ge=1, le=86_400)
+    urgent_reserve: int = Field(default=1, ge=0)
+
+    @model_validator(mode="after")
+    def _reserve_leaves_room(self) -> PostBudget:
+        if self.urgent_reserve >= self.posts:
+            raise ValueError("urgent_reserve must leave at least one post for news")
+        return self
+
+
 class _Channel(_Model):
     id: Slug
     enabled: bool = True
+    budget: PostBudget | None = None
     utm: Utm | None = None
     # Alt text for an image whose feed gave none; without either the announcement's title is used.
     default_alt_text: str | None = Field(default=None, min_length=1, max_length=1000)

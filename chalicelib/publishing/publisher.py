@@ -21,12 +21,22 @@ from chalice.app import SQSEvent
 
 from chalicelib import observability as obs
 from chalicelib import settings
-from chalicelib.channels.base import PermanentError, PostResult, RateLimited, RetryableError
+from chalicelib.channels.base import (
+    AuthError,
+    PermanentError,
+    PostResult,
+    RateLimited,
+    RetryableError,
+    Skipped,
+)
 from chalicelib.channels.registry import adapter_for
 from chalicelib.clock import seconds_left, utcnow
 from chalicelib.config.loader import current_config
+from chalicelib.config.models import AnyChannel
 from chalicelib.observability import logger
+from chalicelib.publishing import budget
 from chalicelib.publishing.lanes import MAX_SQS_DELAY_SECONDS, DeliveryMessage, delay_message, requeue
+from chalicelib.storage import channel_health
 from chalicelib.storage import deliveries as store
 from chalicelib.storage.alert_threads import highest_active_level
 from chalicelib.storage.announcements import get_announcement
@@ -48,6 +58,9 @@ THREAD_WAIT_SECONDS = 3.0
 THREAD_PATIENCE = timedelta(minutes=10)
 # Held news looks again this often (SQS's longest delay is 15 minutes).
 NEWS_PAUSE_RECHECK_SECONDS = 300.0
+# A delivery to a channel whose token was refused waits this long between looks at its health row;
+# the health check (every 15 minutes) is what finds the new token working.
+DEFAULT_UNHEALTHY_RECHECK_SECONDS = float(MAX_SQS_DELAY_SECONDS)
 
 
 class RetryLater(Exception):
@@ -61,6 +74,7 @@ class _Invocation:
     context: Any
     paused_until: dict[tuple[str, str], float] = field(default_factory=dict)
     crisis: dict[str, bool] = field(default_factory=dict)  # per tenant, read once per batch
+    unhealthy: dict[tuple[str, str], bool] = field(default_factory=dict)  # per channel, read once per batch
 
     def pause(self, message: DeliveryMessage, seconds: float) -> None:
         self.paused_until[(message.tenant, message.channel)] = time.monotonic() + seconds
@@ -73,6 +87,13 @@ class _Invocation:
         if tenant not in self.crisis:
             self.crisis[tenant] = _in_crisis(tenant)
         return self.crisis[tenant]
+
+    def channel_unhealthy(self, message: DeliveryMessage) -> bool:
+        key = (message.tenant, message.channel)
+        if key not in self.unhealthy:
+            health = channel_health.get_health(message.tenant, message.channel)
+            self.unhealthy[key] = health is not None and not health.healthy
+        return self.unhealthy[key]
 
     def running_out(self) -> bool:
         left = seconds_left(self.context)
@@ -110,14 +131,9 @@ def publish_record(invocation: _Invocation, record: SQSRecord) -> None:
     # delivery of it, across functions and retries.
     logger.set_correlation_id(message.announcement_id)
     logger.append_keys(tenant=message.tenant, channel=message.channel)
-    if invocation.running_out():
-        return _come_back(message, record, 0, "invocation about to time out")
-    pause = invocation.pause_left(message)
-    if pause:
-        return _come_back(message, record, pause, "channel rate limited")
-    if message.lane == "normal" and invocation.news_paused(message.tenant):
-        return _come_back(message, record, NEWS_PAUSE_RECHECK_SECONDS, "crisis mode: an alert is in force")
-
+    wait = _reason_to_wait(invocation, message)
+    if wait is not None:
+        return _come_back(message, record, *wait)
     now = utcnow()
     claim = store.claim_delivery(message.tenant, message.announcement_id, message.channel, now)
     if claim.outcome is ClaimOutcome.BUSY and claim.delivery is not None:
@@ -134,6 +150,21 @@ def publish_record(invocation: _Invocation, record: SQSRecord) -> None:
         logger.warning("Retrying a delivery whose previous attempt has an unknown outcome")
         obs.count(obs.UNCERTAIN_RETRIES, platform=delivery.platform)
     return _attempt(invocation, message, record, delivery)
+
+
+def _reason_to_wait(invocation: _Invocation, message: DeliveryMessage) -> tuple[float, str] | None:
+    """Why this delivery should not even be claimed now, and for how long."""
+    if invocation.running_out():
+        return 0, "invocation about to time out"
+    pause = invocation.pause_left(message)
+    if pause:
+        return pause, "channel rate limited"
+    if message.lane == "normal" and invocation.news_paused(message.tenant):
+        return NEWS_PAUSE_RECHECK_SECONDS, "crisis mode: an alert is in force"
+    if invocation.channel_unhealthy(message):
+        # Not failed: the post goes out once a human fixes the token (alerts still expire meanwhile).
+        return _unhealthy_recheck(), "channel unhealthy"
+    return None
 
 
 def _come_back(message: DeliveryMessage, record: SQSRecord, seconds: float, why: str) -> None:
@@ -160,19 +191,85 @@ def _attempt(
         )
         return _come_back(message, record, THREAD_WAIT_SECONDS, "waiting for the post it replies to")
     try:
-        result = _post(delivery, reply_to)
+        channel = _channel(delivery)
+        refusal = budget.take(
+            delivery.tenant,
+            delivery.channel,
+            message.lane,
+            budget.budget_for(channel.platform, channel.budget),
+            utcnow(),
+        )
+        if refusal is not None:
+            return _wait_for_budget(invocation, message, record, delivery, refusal)
+        result = _post(delivery, channel, reply_to)
     except RetryableError as error:
         return _retry(invocation, message, record, delivery, error)
+    except AuthError as error:
+        return _hold_for_credentials(invocation, message, record, delivery, error)
     except PermanentError as error:
-        if store.fail_delivery(delivery, error.reason, str(error), utcnow()):
-            obs.count(obs.PUBLISH_FAILURES, platform=delivery.platform, reason=error.reason)
-            logger.error("Delivery failed permanently", extra={"reason": error.reason, "error": str(error)})
-        return None
+        return _settle(delivery, error)
     except Exception:
         store.release_delivery(delivery, "internal", "unexpected error (see logs)", utcnow())
         raise
     _record(delivery, result)
     return None
+
+
+def _settle(delivery: Delivery, error: PermanentError) -> None:
+    """Record a final outcome without a post: skipped (not for this channel) or failed (alarmed)."""
+    if isinstance(error, Skipped):
+        if store.skip_delivery(delivery, error.reason, str(error), utcnow()):
+            obs.count(obs.POSTS_SKIPPED, platform=delivery.platform, reason=error.reason)
+            logger.info("Delivery skipped", extra={"reason": error.reason, "error": str(error)})
+    elif store.fail_delivery(delivery, error.reason, str(error), utcnow()):
+        obs.count(obs.PUBLISH_FAILURES, platform=delivery.platform, reason=error.reason)
+        logger.error("Delivery failed permanently", extra={"reason": error.reason, "error": str(error)})
+
+
+def _wait_for_budget(
+    invocation: _Invocation,
+    message: DeliveryMessage,
+    record: SQSRecord,
+    delivery: Delivery,
+    refusal: budget.Refusal,
+) -> None:
+    """The lane's share of the channel's window is used up: nothing was posted. Come back when the
+    window turns (in 15-minute steps for daily windows, so waiting never uses up receives)."""
+    store.release_delivery(delivery, "budget", f"{refusal.used} of {refusal.cap} posts used", utcnow())
+    obs.count(obs.BUDGET_WAITS, platform=delivery.platform, lane=message.lane)
+    wait = min(refusal.wait_seconds, MAX_SQS_DELAY_SECONDS)
+    invocation.pause(message, wait)
+    return _come_back(message, record, wait, "post budget used up")
+
+
+def _hold_for_credentials(
+    invocation: _Invocation, message: DeliveryMessage, record: SQSRecord, delivery: Delivery, error: AuthError
+) -> None:
+    """The platform refused the credentials: mark the channel unhealthy (metric and alarm once, on
+    the change), and keep the delivery for when the token is fixed instead of failing it."""
+    now = utcnow()
+    if not store.release_delivery(delivery, error.reason, str(error), now):
+        logger.warning("Claim lost to another worker", extra={"reason": error.reason})
+        return None
+    health = channel_health.ChannelHealth(
+        tenant=delivery.tenant,
+        channel=delivery.channel,
+        platform=delivery.platform,
+        state="unhealthy",
+        reason=error.reason,
+        detail=str(error),
+        since=now,
+        checked_at=now,
+    )
+    if channel_health.record_health(health):
+        obs.count(obs.CHANNELS_TURNED_UNHEALTHY, platform=delivery.platform)
+        logger.error("Channel credentials refused: channel marked unhealthy", extra={"error": str(error)})
+    invocation.unhealthy[(message.tenant, message.channel)] = True
+    return _come_back(message, record, _unhealthy_recheck(), "channel unhealthy")
+
+
+def _unhealthy_recheck() -> float:
+    return settings.seconds(settings.UNHEALTHY_RECHECK_SECONDS_ENV, DEFAULT_UNHEALTHY_RECHECK_SECONDS)
 
 
 def _retry(
@@ -227,7 +324,7 @@ def _reply_target(delivery: Delivery) -> str | None:
     if not delivery.thread_anchor:
         return None
     anchor = store.get_delivery(delivery.tenant, delivery.thread_anchor, delivery.channel)
-    if anchor is None or anchor.status == "failed":
+    if anchor is None or anchor.status in ("failed", "skipped"):
         return None
     if anchor.status == "posted":
         return anchor.remote_id
@@ -239,14 +336,17 @@ def _reply_target(delivery: Delivery) -> str | None:
     return None
 
 
-def _post(delivery: Delivery, reply_to: str | None) -> PostResult:
+def _channel(delivery: Delivery) -> AnyChannel:
     try:
-        tenant = current_config().tenant(delivery.tenant)
-        channel = tenant.channel(delivery.channel)
+        channel = current_config().tenant(delivery.tenant).channel(delivery.channel)
     except KeyError:
         raise PermanentError("channel no longer in the configuration", reason="channel_removed") from None
     if not channel.enabled:
         raise PermanentError("channel disabled in the configuration", reason="channel_disabled")
+    return channel
+
+
+def _post(delivery: Delivery, channel: AnyChannel, reply_to: str | None) -> PostResult:
     announcement = get_announcement(delivery.tenant, delivery.announcement_id)
     if announcement is None:
         raise PermanentError("announcement not found", reason="announcement_missing")

@@ -1,7 +1,8 @@
 """Deliveries: one per (announcement, channel), the unit of exactly-once publishing.
 
 Life cycle: pending -> in_flight (claimed with a lease, before the platform is called) -> posted
-(remote id recorded right after the platform answered) or failed (permanent, with a reason).
+(remote id recorded right after the platform answered), failed (permanent, with a reason) or skipped
+(the post does not belong on that channel, e.g. Instagram without an image; with a reason).
 A retryable failure goes back to pending. An in_flight delivery whose lease ran out means a worker
 died mid-call: it may be claimed again, and the claim says so (`outcome_unknown`) because on a
 platform without idempotency the earlier call may have posted.
@@ -20,7 +21,7 @@ from chalicelib import settings
 from chalicelib.clock import epoch, iso, parse_iso
 from chalicelib.storage import dynamo, keys
 
-Status = Literal["pending", "in_flight", "posted", "failed"]
+Status = Literal["pending", "in_flight", "posted", "failed", "skipped"]
 Lane = Literal["normal", "urgent"]
 DELIVERY_TTL = timedelta(days=400)
 # Longer than the slowest platform exchange (connect + read timeouts, two calls for Mastodon).
@@ -67,6 +68,7 @@ class ClaimOutcome(Enum):
     CLAIMED = "claimed"
     ALREADY_POSTED = "already_posted"
     ALREADY_FAILED = "already_failed"
+    ALREADY_SKIPPED = "already_skipped"
     BUSY = "busy"  # another worker holds a live lease
     MISSING = "missing"
 
@@ -186,6 +188,7 @@ def _refused_claim(old: dict[str, Any] | None) -> Claim:
     outcome = {
         "posted": ClaimOutcome.ALREADY_POSTED,
         "failed": ClaimOutcome.ALREADY_FAILED,
+        "skipped": ClaimOutcome.ALREADY_SKIPPED,
     }.get(delivery.status, ClaimOutcome.BUSY)
     return Claim(outcome, delivery)
 
@@ -223,6 +226,11 @@ def release_delivery(delivery: Delivery, reason: str, message: str, now: datetim
 def fail_delivery(delivery: Delivery, reason: str, message: str, now: datetime) -> bool:
     """A permanent failure: recorded with its reason, kept in the status index for operators."""
     return _set_status(delivery, "failed", reason, message, now)
+
+
+def skip_delivery(delivery: Delivery, reason: str, message: str, now: datetime) -> bool:
+    """Not for this channel: final like a failure, but not one (no alarm), kept in the index."""
+    return _set_status(delivery, "skipped", reason, message, now)
 
 
 def _set_status(delivery: Delivery, status: Status, reason: str, message: str, now: datetime) -> bool:

@@ -11,6 +11,9 @@ Access patterns (none scans):
   alert thread of an id  batchget pk=T#{tenant}#ALERT      sk={hash of sender and identifier}
                                    (every identifier of a thread, original and updates, has a row)
   active alert threads   query    pk=T#{tenant}#ACTIVE     sk={anchor announcement}  (crisis mode)
+  channel health         get      pk=T#{tenant}            sk=HEALTH#{channel}
+  health of a tenant     query    pk=T#{tenant}            sk begins_with HEALTH#
+  channel post budget    upd      pk=T#{tenant}#BUDGET     sk={channel}#{window start}  (TTL'd counter)
   WebSub subscription    get/upd  pk=WEBSUB                sk=SUB#{subscription id}  (each push)
   all subscriptions      query    pk=WEBSUB                sk begins_with SUB#   (the renewal schedule)
                                    (not keyed by tenant: one subscription per alert feed serves every
@@ -50,6 +53,17 @@ def alert_pk(tenant: str) -> str:
 
 def active_alert_pk(tenant: str) -> str:
     return f"T#{tenant}#ACTIVE"
+
+
+HEALTH_PREFIX = "HEALTH#"
+
+
+def health_sk(channel: str) -> str:
+    return f"{HEALTH_PREFIX}{channel}"
+
+
+def budget_pk(tenant: str) -> str:
+    return f"T#{tenant}#BUDGET"
 
 
 WEBSUB_PK = "WEBSUB"

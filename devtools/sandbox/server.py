@@ -124,6 +124,10 @@ class Sandbox:
         """From now on the platform answers this token with 401."""
         self.state.revoke(platform, token)
 
+    def restore_token(self, platform: str, token: str) -> None:
+        """The platform accepts this token again (a revoked one, replaced by a human)."""
+        self.state.restore(platform, token)
+
     def set_mastodon_limits(self, *, max_characters: int, characters_reserved_per_url: int = 23) -> None:
         self.mastodon.max_characters = max_characters
         self.mastodon.characters_reserved_per_url = characters_reserved_per_url

@@ -59,6 +59,11 @@ class SandboxState:
         with self._lock:
             self._revoked.add((platform, token))
 
+    def restore(self, platform: str, token: str) -> None:
+        """A human fixed the credentials: the platform accepts this token again."""
+        with self._lock:
+            self._revoked.discard((platform, token))
+
     def is_revoked(self, platform: str, token: str) -> bool:
         with self._lock:
             return (platform, token) in self._revoked

@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 import pytest
 
+from chalicelib.storage.channel_health import get_health
 from chalicelib.storage.deliveries import Delivery, deliveries_of
 from devtools.dlq import redrive
 from devtools.stack import ROOT, LocalStack, sqs_event
@@ -44,6 +45,19 @@ def _parked(stack: LocalStack) -> set[tuple[str, str, str]]:
             body = json.loads(message["Body"])
             found.add((body["tenant"], body["announcement"], body["channel"]))
     return found
+
+
+def _emitted(log: str, metric: str) -> float:
+    """The total of a metric in the EMF lines of a log, under its service-only dimension set (each
+    count is emitted once more under its breakdown, for the dashboard)."""
+    total = 0.0
+    for line in log.splitlines():
+        blob = json.loads(line) if line.startswith("{") else {}
+        directives = blob.get("_aws", {}).get("CloudWatchMetrics", [])
+        if any(dims == ["service"] for d in directives for dims in d["Dimensions"]) and metric in blob:
+            values = blob[metric]
+            total += sum(values) if isinstance(values, list) else values
+    return total
 
 
 def _settle(stack: LocalStack, result: dict[str, Any], timeout: float = 120) -> list[Delivery]:
@@ -98,20 +112,35 @@ def test_faults_on_a_share_of_calls_lose_nothing_and_duplicate_nothing(make_stac
     assert max(d.attempts for d in deliveries) > 1
 
 
-def test_expired_token_fails_permanently_with_its_reason_and_other_channels_carry_on(make_stack: Any) -> None:
+def test_a_refused_token_holds_the_channel_until_a_check_finds_it_fixed_and_others_carry_on(
+    make_stack: Any,
+) -> None:
     stack = make_stack([tenant()], {"feed.rss": RSS})
-    stack.sandbox.revoke_token("telegram", "sandbox-comune-prova-telegram")
+    token = "sandbox-comune-prova-telegram"
+    stack.sandbox.revoke_token("telegram", token)
     result = stack.poll()
 
+    stack.drain(timeout=5)
+
+    deliveries = _deliveries(stack, result)
+    assert {d.status for d in deliveries if d.channel == "mastodon"} == {"posted"}
+    held = [d for d in deliveries if d.channel == "telegram"]
+    assert {d.status for d in held} == {"pending"}  # held, not failed: nothing is lost
+    assert sum(d.attempts for d in held) == 1  # one refusal, then no more calls to the platform
+    health = get_health("comune-prova", "telegram")
+    assert health is not None and (health.state, health.reason) == ("unhealthy", "auth")
+    assert stack.check_channels()["unhealthy"] == ["comune-prova/telegram"]
+
+    stack.sandbox.restore_token("telegram", token)
+    assert stack.check_channels()["unhealthy"] == []
     deliveries = _settle(stack, result)
 
-    by_channel = {(d.channel, d.status, d.error_reason) for d in deliveries}
-    assert by_channel == {("telegram", "failed", "auth"), ("mastodon", "posted", None)}
-    assert all(d.attempts == 1 for d in deliveries if d.channel == "telegram")  # never retried
-    assert len(stack.sandbox.posts("mastodon")) == 6
+    assert {d.status for d in deliveries} == {"posted"}
+    assert len(stack.sandbox.posts("telegram")) == 6
     log = (stack.state_dir / "lambda.log").read_text(encoding="utf-8")
-    assert "sandbox-comune-prova-telegram" not in log  # the token never reaches a log line
-    assert '"PublishFailures"' in log and '"reason":"auth"' in log
+    assert token not in log  # the token never reaches a log line
+    assert _emitted(log, "ChannelsTurnedUnhealthy") == 1  # raised on the change, not on every hold
+    assert '"PublishFailures"' not in log
 
 
 def test_a_delivery_that_keeps_failing_lands_in_the_dlq_and_a_redrive_posts_it(make_stack: Any) -> None:
