@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks import alerts, cold_start, cost, parse, stack
+from benchmarks import alerts, channels, cold_start, cost, parse, stack
 
 OUT = Path(__file__).resolve().parent.parent / ".bench" / "results.json"
 
@@ -126,6 +126,28 @@ def _alert_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def _channel_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
+    found = results["channels"]
+    render, fan_out = found["render_per_item"], found["fan_out"]
+    rows = [
+        (
+            f"render one item: {platform}",
+            ", ".join(f"{kind} {micros:.0f} µs" for kind, micros in kinds.items()),
+        )
+        for platform, kinds in render.items()
+    ]
+    calls = ", ".join(f"{platform} {n:.0f}" for platform, n in fan_out["calls_per_post"].items())
+    return [
+        *rows,
+        (
+            f"fan-out: 1 item with photo -> {fan_out['channel_types']} channel types",
+            f"p50 {_ms(fan_out['p50_seconds'])}, p95 {_ms(fan_out['p95_seconds'])} ({fan_out['runs']} runs, "
+            "poll + drain on the local stack, 1 worker)",
+        ),
+        ("  platform calls per post", calls),
+    ]
+
+
 def _dollars(amounts: dict[str, float]) -> str:
     return " / ".join(f"${usd:.2f}" for usd in amounts.values())
 
@@ -139,13 +161,14 @@ def main() -> int:
     results: dict[str, Any] = {"cold_start": cold_start.run(), "parse": parse.run(), "stack": stack.run()}
     results["cost"] = cost.estimate(results["stack"])
     results["alerts"] = alerts.run()
+    results["channels"] = channels.run()
     results["alerts_cost"] = {
         "alert_poller": cost.alert_poller(results["alerts"]["latency"]),
         "italy": cost.italy(results["alerts"]),
     }
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2), encoding="utf-8")
-    rows = _rows(results) + _alert_rows(results)
+    rows = _rows(results) + _alert_rows(results) + _channel_rows(results)
     width = max(len(name) for name, _ in rows)
     print(f"{'benchmark':<{width}}  result")
     print("-" * (width + 60))

@@ -38,6 +38,9 @@ UNHEALTHY_CHANNELS = "UnhealthyChannels"
 TOKEN_DAYS_LEFT = "TokenDaysLeftMin"  # noqa: S105 (a metric name)
 # Alerts
 ALERTS_POSTED = "AlertsAnnounced"
+# Citizens' inbox
+SLA_BREACHES = "SlaBreaches"  # conversations that went past the first-response target (once each)
+CONVERSATIONS_OVER_SLA = "ConversationsOverSla"  # level: open, unanswered, past the target now
 
 
 def count(name: str, value: float = 1, **breakdown: str) -> None:

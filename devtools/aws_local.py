@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,12 +50,29 @@ def start_moto() -> MotoServer:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    # moto is not thread-safe: a DynamoDB transaction deep-copies the table while another request
+    # may be changing it ("dictionary changed size during iteration", a 500). Real DynamoDB is
+    # concurrent; here requests take turns, which only costs time on a machine of a few cores.
+    wsgi = server._server
+    if wsgi is not None:
+        wsgi.app = _one_at_a_time(wsgi.app)
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
     # moto keeps its state per process, not per server: what an earlier server of this process
     # created (another test module, a restarted local stack) would still be there.
     requests.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()
     return MotoServer(url=url, _server=server)
+
+
+def _one_at_a_time(app: Any) -> Any:
+    lock = threading.Lock()
+
+    def serialised(environ: dict[str, Any], start_response: Any) -> Any:
+        with lock:
+            # The whole body is produced inside the lock: moto builds it before returning.
+            return list(app(environ, start_response))
+
+    return serialised
 
 
 @dataclass(frozen=True)

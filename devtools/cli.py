@@ -5,6 +5,7 @@
   banditore config check FILE        validate a config file (exit 2 with file/field errors)
   banditore preview FEED [--config F] [--tenant T]   what each channel would get, as JSON
   banditore dlq redrive [--lane L]   move failed deliveries from a DLQ back to their queue
+  banditore channels [--check]       each channel's health and token expiry (exit 1 if any is broken)
 
 Console text is Italian (the people using it are the comune's staff); logs stay English.
 """
@@ -60,7 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument(
         "--local", action="store_true", help="usa lo stack locale avviato con `banditore run`"
     )
+    redrive.add_argument("--state-dir", type=Path, default=commands.STATE_DIR, help=argparse.SUPPRESS)
     redrive.set_defaults(handler=commands.dlq_redrive)
+
+    channels = sub.add_parser("channels", help="stato di salute dei canali e scadenza dei token")
+    channels.add_argument(
+        "--check", action="store_true", help="verifica adesso ogni canale sulla piattaforma"
+    )
+    channels.add_argument(
+        "--local", action="store_true", help="usa lo stack locale avviato con `banditore run`"
+    )
+    channels.add_argument("--state-dir", type=Path, default=commands.STATE_DIR, help=argparse.SUPPRESS)
+    channels.set_defaults(handler=commands.channels)
     return parser
 
 

@@ -95,12 +95,8 @@ def run(args: argparse.Namespace) -> int:
 def dlq_redrive(args: argparse.Namespace) -> int:
     from devtools.dlq import redrive
 
-    if args.local:
-        env_file = args.state_dir / ENV_FILE
-        if not env_file.is_file():
-            print("Nessuno stack locale in esecuzione (avvialo con `banditore run`).", file=sys.stderr)
-            return 1
-        os.environ.update(json.loads(env_file.read_text(encoding="utf-8")))
+    if args.local and not _use_local_stack(args.state_dir):
+        return 1
     lanes = ["normal", "urgent"] if args.lane == "all" else [args.lane]
     env_names = {"normal": "BANDITORE_PUBLISH_QUEUE_URL", "urgent": "BANDITORE_URGENT_QUEUE_URL"}
     missing = [env_names[lane] for lane in lanes if not os.environ.get(env_names[lane])]
@@ -113,6 +109,36 @@ def dlq_redrive(args: argparse.Namespace) -> int:
         failed += result.failed
         print(f"Coda {lane}: {result.moved} consegne rimesse in coda, {result.failed} non spostate.")
     return 1 if failed else 0
+
+
+def channels(args: argparse.Namespace) -> int:
+    """Each configured channel's recorded health (or a fresh check with --check) and token expiry;
+    exit 1 when any channel is unhealthy, so scripts and cron can page on it."""
+    from chalicelib.channel_checks import check_channels
+    from chalicelib.clock import utcnow
+    from chalicelib.config.loader import current_config
+    from devtools.health_table import print_health
+
+    if args.local and not _use_local_stack(args.state_dir):
+        return 1
+    missing = [name for name in ("BANDITORE_TABLE", "BANDITORE_CONFIG") if not os.environ.get(name)]
+    if missing:
+        print(f"Imposta {', '.join(missing)}, oppure usa --local.", file=sys.stderr)
+        return EXIT_INVALID
+    config = current_config()
+    if args.check:
+        check_channels(config, utcnow(), force=True)
+    return print_health(config, utcnow())
+
+
+def _use_local_stack(state_dir: Path) -> bool:
+    """Point this process at the AWS, config and secrets of the running `banditore run`."""
+    env_file = state_dir / ENV_FILE
+    if not env_file.is_file():
+        print("Nessuno stack locale in esecuzione (avvialo con `banditore run`).", file=sys.stderr)
+        return False
+    os.environ.update(json.loads(env_file.read_text(encoding="utf-8")))
+    return True
 
 
 def _config_ok(path: Path) -> bool:
@@ -140,13 +166,22 @@ def _serve(stack: LocalStack, *, poll_every: float) -> None:
         if now >= next_housekeeping:
             stack.housekeeping()
             stack.renew_websub()
+            stack.check_channels()
             next_housekeeping = now + 300
         if not stack.pump_once():
             time.sleep(0.5)
 
 
 def _stack_env(stack: LocalStack) -> dict[str, str]:
-    names = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+    names = (
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_DEFAULT_REGION",
+        "BANDITORE_CONFIG",
+        "BANDITORE_SECRETS_FILE",
+        "BANDITORE_MEDIA_ALLOW_PRIVATE",
+    )
     return {name: os.environ[name] for name in names} | stack.resources.env()
 
 

@@ -1,5 +1,8 @@
 """Serve the sample feeds in events/feeds/ on loopback, the way a real CMS would: ETag and
-Last-Modified validators and 304 answers, so the local stack exercises conditional GET."""
+Last-Modified validators and 304 answers, so the local stack exercises conditional GET.
+
+Feeds may point at images beside them as https://sample.feeds.invalid/<file>: the server writes its
+own address there, so the image fetcher and the platform fakes reach them on this machine."""
 
 from __future__ import annotations
 
@@ -10,7 +13,15 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-_TYPES = {".rss": "application/rss+xml", ".atom": "application/atom+xml", ".xml": "application/xml"}
+_TYPES = {
+    ".rss": "application/rss+xml",
+    ".atom": "application/atom+xml",
+    ".xml": "application/xml",
+    ".jpg": "image/jpeg",
+    ".png": "image/png",
+}
+_FEED_SUFFIXES = frozenset({".rss", ".atom", ".xml"})
+SAMPLE_HOST_URL = b"https://sample.feeds.invalid"
 
 
 class SampleFeedServer:
@@ -51,8 +62,13 @@ class _Handler(BaseHTTPRequestHandler):
         if file is None:
             self.send_error(HTTPStatus.NOT_FOUND)
             return
-        body = file.read_bytes()
-        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+        original = file.read_bytes()
+        # The validator is the file's, not the served body's: the address written into a feed
+        # changes with each run's port, the feed itself does not.
+        etag = '"' + hashlib.sha256(original).hexdigest()[:16] + '"'
+        body = original
+        if file.suffix in _FEED_SUFFIXES:
+            body = original.replace(SAMPLE_HOST_URL, self.server_ref.url.encode())
         modified = formatdate(file.stat().st_mtime, usegmt=True)
         if self.headers.get("If-None-Match") == etag:
             self.send_response(HTTPStatus.NOT_MODIFIED)

@@ -31,6 +31,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from chalicelib.alerts.areas import admits, matching_areas
 from chalicelib.alerts.cap import alert_level, hazard, is_all_clear, parse_cap, preferred_info
 from chalicelib.alerts.meteoalarm import parse_warnings_json
@@ -40,7 +42,7 @@ from chalicelib.announcements import Announcement
 from chalicelib.channels.registry import adapter_for
 from chalicelib.clock import utcnow
 from chalicelib.config.loader import load_config
-from chalicelib.config.models import AnyChannel, MastodonChannel, TelegramChannel, Tenant
+from chalicelib.config.models import AnyChannel, Channel, Tenant
 from chalicelib.http import new_session
 from chalicelib.publishing.announce import announcement_from_item
 from chalicelib.sources.cms import parse_feed
@@ -53,20 +55,33 @@ MAX_PREVIEW_BYTES = 20_000_000
 _CAP_ROOT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?alerts?[\s>]")
 # Rendering needs no token: these references are never resolved.
 _NO_TOKEN = "env:PREVIEW_NEVER_RESOLVED"  # noqa: S105 (a reference, not a secret)
-Channel = AnyChannel
-_DEFAULT_CHANNELS: list[tuple[str | None, Channel]] = [
-    (None, TelegramChannel(id="telegram", platform="telegram", chat="@anteprima", token=_NO_TOKEN)),
-    (
-        None,
-        MastodonChannel.model_validate(
-            {
-                "id": "mastodon",
-                "platform": "mastodon",
-                "instance": "https://mastodon.invalid",
-                "token": _NO_TOKEN,
-            }
-        ),
-    ),
+# One channel of each platform, as a comune would configure it; rendering never resolves a secret.
+DEFAULT_CHANNELS: list[tuple[str | None, AnyChannel]] = [
+    (None, TypeAdapter(Channel).validate_python(fields))
+    for fields in (
+        {"platform": "telegram", "chat": "@anteprima", "token": _NO_TOKEN},
+        {"platform": "mastodon", "instance": "https://mastodon.invalid", "token": _NO_TOKEN},
+        {"platform": "facebook", "page_id": "1", "token": _NO_TOKEN},
+        {"platform": "instagram", "user_id": "1", "token": _NO_TOKEN},
+        {"platform": "threads", "user_id": "me", "token": _NO_TOKEN},
+        {"platform": "bluesky", "handle": "anteprima.bsky.social", "app_password": _NO_TOKEN},
+        {
+            "platform": "x",
+            "consumer_key": _NO_TOKEN,
+            "consumer_secret": _NO_TOKEN,
+            "access_token": _NO_TOKEN,
+            "access_token_secret": _NO_TOKEN,
+        },
+        {"platform": "slack", "webhook_url": _NO_TOKEN},
+        {"platform": "discord", "webhook_url": _NO_TOKEN},
+        {
+            "platform": "matrix",
+            "homeserver": "https://matrix.invalid",
+            "room_id": "!anteprima:matrix.invalid",
+            "token": _NO_TOKEN,
+        },
+    )
+    for fields in [{"id": fields["platform"], **fields}]
 ]
 
 
@@ -190,7 +205,7 @@ def _tenants(config_path: Path | None, tenant_id: str | None) -> list[Tenant | N
 
 def _rendered(announcement: Announcement, tenant: Tenant | None) -> list[dict[str, Any]]:
     """What each channel of the tenant (or each default channel) would get."""
-    channels = _DEFAULT_CHANNELS if tenant is None else [(tenant.id, c) for c in tenant.channels if c.enabled]
+    channels = DEFAULT_CHANNELS if tenant is None else [(tenant.id, c) for c in tenant.channels if c.enabled]
     rendered = []
     for tenant_id, channel in channels:
         post = adapter_for(channel, offline=True).render(announcement)
@@ -200,10 +215,12 @@ def _rendered(announcement: Announcement, tenant: Tenant | None) -> list[dict[st
                 "channel": channel.id if tenant_id else None,
                 "platform": channel.platform,
                 "text": post.text,
+                "thread": list(post.thread),
                 "length": post.length,
                 "limit": post.limit,
                 "truncated": post.truncated,
                 "parse_mode": post.parse_mode,
+                "image": {"url": post.image.url, "alt": post.image.alt} if post.image else None,
             }
         )
     return rendered

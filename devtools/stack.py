@@ -32,6 +32,7 @@ from chalicelib import secrets
 from devtools import aws_local
 from devtools.feeds import SampleFeedServer
 from devtools.sandbox import Sandbox
+from devtools.sandbox.x import sandbox_credentials
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_FEEDS_HOST = "sample.feeds.invalid"
@@ -157,10 +158,12 @@ class LocalStack:
         so the fakes show each channel as its own account)."""
         platform = str(channel.get("platform"))
         base = self.sandbox.base_for(platform)
+        # X's fake checks OAuth 1.0a signatures for real, so its four credentials must belong together.
+        paired = sandbox_credentials(f"{tenant}-{channel['id']}") if platform == "x" else {}
         values = {}
         for field_name, ref in refs.items():
             suffix = "" if field_name == "token" else "-" + field_name.replace("_", "-")
-            secret = f"sandbox-{tenant}-{channel['id']}{suffix}"
+            secret = paired.get(field_name, f"sandbox-{tenant}-{channel['id']}{suffix}")
             if platform in _WEBHOOK_PATHS and field_name == "webhook_url":
                 number = sum(secret.encode())  # Discord's webhook ids are numbers
                 path = _WEBHOOK_PATHS[platform].format(channel=channel["id"], secret=secret, number=number)

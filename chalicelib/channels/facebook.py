@@ -1,9 +1,206 @@
-"""Placeholder: being written (issue 4)."""
+"""Facebook Page adapter (Graph API): a post on the Page's feed with the announcement's link as its card,
+or a photo post (image URL, caption, alt text) when the announcement has an image; a reply is a comment
+under the first post. Measured in UTF-16 code units against the message limit (63,206), cut at a word
+with the link kept: Facebook has no threads.
+
+Delivery is at-least-once. Graph has no idempotency, so `idempotency_key` is accepted and ignored, and a
+retry after an unknown outcome (a read timeout, a dropped connection, process death after Facebook's
+answer) posts again. Facebook refuses the same message posted twice in a row with error 506: that lands
+as PermanentError("duplicate"), which after a timeout most likely means the first attempt went through.
+
+The Page token travels in the `access_token` form field (graph.GraphClient); errors are classified from
+Graph's own error codes (graph.classify).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 
+import requests
 
-def from_config(channel: Any, **options: Any) -> Any:
-    raise NotImplementedError("facebook adapter not written yet")
+from chalicelib.announcements import Announcement
+from chalicelib.channels.base import (
+    ChannelCheck,
+    PermanentError,
+    PostImage,
+    PostResult,
+    PublishError,
+    RenderedPost,
+)
+from chalicelib.channels.graph import GraphClient, expiry_of, required_id
+from chalicelib.channels.text import PostParts, RenderOptions, fit_post, plain_text, post_image, utf16_length
+from chalicelib.channels.transport import Timeout, detail, json_object, read_token, refuse_offline
+from chalicelib.config.models import FacebookChannel
+from chalicelib.http import TIMEOUT
+from chalicelib.observability import logger
+from chalicelib.secrets import resolve_secret
+
+PLATFORM = "Facebook"
+DEFAULT_API_BASE = "https://graph.facebook.com"
+DEFAULT_API_VERSION = "v24.0"
+MESSAGE_LIMIT = 63_206
+# A comment's remote id is "<post id>:<comment id>": a later reply goes under the same post (Graph ids
+# are digits and underscores, never a colon).
+COMMENT_SEPARATOR = ":"
+
+
+def public_url(post_id: str) -> str:
+    """Facebook opens a "{page}_{post}" id as the post itself."""
+    return f"https://www.facebook.com/{post_id}"
+
+
+def from_config(
+    channel: FacebookChannel, *, session: requests.Session, options: RenderOptions, offline: bool
+) -> FacebookAdapter:
+    return FacebookAdapter(
+        page_id=channel.page_id,
+        token=partial(resolve_secret, channel.token),
+        app_token=partial(resolve_secret, channel.app_token) if channel.app_token else None,
+        token_expires_on=channel.token_expires_on,
+        session=session,
+        api_base=str(channel.api_base),
+        api_version=channel.api_version,
+        options=options,
+        offline=offline,
+    )
+
+
+class FacebookAdapter:
+    platform = "facebook"
+
+    def __init__(
+        self,
+        *,
+        page_id: str,
+        token: Callable[[], str],
+        session: requests.Session,
+        app_token: Callable[[], str] | None = None,
+        token_expires_on: date | None = None,
+        api_base: str = DEFAULT_API_BASE,
+        api_version: str = DEFAULT_API_VERSION,
+        options: RenderOptions | None = None,
+        offline: bool = False,
+        timeout: Timeout = TIMEOUT,
+    ) -> None:
+        self.page_id = page_id
+        self.offline = offline
+        self._options = options or RenderOptions()
+        self._app_token = app_token
+        self._token_expires_on = token_expires_on
+        self._graph = GraphClient(
+            platform=PLATFORM,
+            api_base=api_base,
+            api_version=api_version,
+            token=token,
+            session=session,
+            timeout=timeout,
+        )
+
+    def render(self, announcement: Announcement) -> RenderedPost:
+        parts = PostParts.from_announcement(announcement, self._options)
+        fitted, truncated = fit_post(parts, measure=utf16_length, limit=MESSAGE_LIMIT)
+        text = plain_text(fitted)
+        return RenderedPost(
+            text=text,
+            length=utf16_length(text),
+            limit=MESSAGE_LIMIT,
+            truncated=truncated,
+            link=fitted.link,
+            image=post_image(announcement, self._options),
+        )
+
+    def publish(self, post: RenderedPost, *, idempotency_key: str, reply_to: str | None = None) -> PostResult:
+        del idempotency_key  # Graph has no idempotency: see the module docstring
+        if self.offline:
+            raise refuse_offline(PLATFORM)
+        if reply_to:
+            return self._comment(post.text, reply_to)
+        if post.image is not None:
+            photo = self._photo(post.text, post.image)
+            if photo is not None:
+                return photo
+        fields = {"message": post.text, **({"link": post.link} if post.link else {})}
+        body = self._graph.post(f"{self.page_id}/feed", endpoint="feed", fields=fields)
+        post_id = required_id(body, "id", platform=PLATFORM, endpoint="feed")
+        return PostResult(remote_id=post_id, url=public_url(post_id))
+
+    def _photo(self, text: str, image: PostImage) -> PostResult | None:
+        """A photo post, its caption the whole text (a photo has no link card, the URL in the text is
+        clickable); None when Facebook cannot use the image, so the post goes out without it."""
+        fields = {"url": image.url, "message": text, "alt_text_custom": image.alt}
+        try:
+            body = self._graph.post(f"{self.page_id}/photos", endpoint="photos", fields=fields)
+        except PermanentError as exc:
+            if exc.reason != "image_unsuitable":
+                raise
+            logger.warning(
+                "Facebook refused the image, posting without it",
+                extra={"page_id": self.page_id, "problem": str(exc)},
+            )
+            return None
+        # `id` is the photo; `post_id` ("{page}_{post}") the feed story comments and links belong to.
+        key = "post_id" if body.get("post_id") else "id"
+        post_id = required_id(body, key, platform=PLATFORM, endpoint="photos")
+        return PostResult(remote_id=post_id, url=public_url(post_id))
+
+    def _comment(self, text: str, reply_to: str) -> PostResult:
+        root = reply_to.split(COMMENT_SEPARATOR, 1)[0]
+        body = self._graph.post(f"{root}/comments", endpoint="comments", fields={"message": text})
+        comment_id = required_id(body, "id", platform=PLATFORM, endpoint="comments")
+        return PostResult(remote_id=f"{root}{COMMENT_SEPARATOR}{comment_id}", url=public_url(root))
+
+    def check(self) -> ChannelCheck:
+        """With an app token, debug_token: whether the Page token is valid and when it expires.
+        Without one (or if debug_token cannot answer), GET /me with the Page token. The configured
+        `token_expires_on` stands in when Facebook gives no expiry."""
+        configured = expiry_of(self._token_expires_on)
+        if self._app_token is not None:
+            found = self._debug_token(self._app_token, configured)
+            if found is not None:
+                return found
+        return replace(self._graph.check("me", endpoint="me", fields="id,name"), token_expires_at=configured)
+
+    def _debug_token(self, app_token: Callable[[], str], configured: datetime | None) -> ChannelCheck | None:
+        """The Page token's debug info; None when debug_token itself fails (an unreadable or refused
+        app token says nothing about the Page token, which /me then checks)."""
+        secrets: tuple[str, ...] = ()
+        try:
+            secrets = (self._graph.token(), read_token(app_token, platform=PLATFORM))
+            response = self._graph.get_response(
+                "debug_token", endpoint="debug_token", token=secrets[1], input_token=secrets[0]
+            )
+        except PublishError as exc:
+            problem = str(exc)
+        else:
+            data = (json_object(response) or {}).get("data")
+            if response.ok and isinstance(data, dict):
+                return _token_health(data, configured)
+            problem = str(self._graph.error_for(response, secrets[1]))
+        logger.warning("Facebook debug_token unavailable, checking /me", extra={"problem": problem})
+        return None
+
+
+def _token_health(data: dict[str, Any], configured: datetime | None) -> ChannelCheck:
+    expires = _expiry(data) or configured
+    if data.get("is_valid") is True:
+        return ChannelCheck(healthy=True, reason="ok", token_expires_at=expires)
+    error = data.get("error")
+    problem = detail(error.get("message") if isinstance(error, dict) else "the Page token is not valid")
+    return ChannelCheck(
+        healthy=False, reason="auth", detail=f"{PLATFORM}: {problem}", token_expires_at=expires
+    )
+
+
+def _expiry(data: dict[str, Any]) -> datetime | None:
+    """The earliest of `expires_at` (0: never) and `data_access_expires_at` (after which calls that
+    need the token's permissions, posting included, fail), both epoch seconds."""
+    moments = [
+        value
+        for value in (data.get("expires_at"), data.get("data_access_expires_at"))
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0
+    ]
+    return datetime.fromtimestamp(min(moments), UTC) if moments else None

@@ -1,10 +1,19 @@
 """Mastodon adapter: POST /api/v1/statuses, measured as the instance measures (graphemes, each URL as
-`characters_reserved_per_url`) within the limits the instance announces at /api/v2/instance.
+`characters_reserved_per_url`) within the limits the instance announces at /api/v2/instance. A text
+too long for one status goes out as a thread of at most `max_thread_posts` replies; the image, fetched
+through media.fetch_image and uploaded to /api/v2/media with its alt text as description, goes on the
+first status.
 
-Delivery is exactly-once within Mastodon's idempotency window: every publish sends the caller's
-`idempotency_key` as the `Idempotency-Key` header, and the instance answers a repeat within 1 h with the
-status it already created instead of posting again. A retry of an unknown outcome (timeout, dropped
-connection, process death after the 200) more than 1 h later could post twice.
+Delivery is exactly-once within Mastodon's idempotency window: every status carries an
+`Idempotency-Key` (the caller's key for the first one, the key plus the piece's index for the rest of a
+thread), and the instance answers a repeat within 1 h with the status it already created instead of
+posting again. A retry of an unknown outcome (timeout, dropped connection, process death after the 200)
+more than 1 h later could post twice. A retry uploads the image again: the upload that went with the
+first attempt stays unattached, which Mastodon cleans up on its own, and is never a second post.
+
+An image never stops a post: fetched or uploaded, if it fails (too big, wrong type, the instance
+refusing it or still processing it after MEDIA_WAIT seconds) the status goes out without it and a
+warning says why. Only a refused token stops the publish, since the status would be refused too.
 """
 
 from __future__ import annotations
@@ -20,8 +29,25 @@ from typing import Any, Literal
 import requests
 
 from chalicelib.announcements import Announcement
-from chalicelib.channels.base import ChannelCheck, PostResult, PublishError, RenderedPost, RetryableError
-from chalicelib.channels.text import PostParts, RenderOptions, fit_post, plain_text, url_weighted_length
+from chalicelib.channels.base import (
+    AuthError,
+    ChannelCheck,
+    PostImage,
+    PostResult,
+    PublishError,
+    RenderedPost,
+    RetryableError,
+    post_thread,
+)
+from chalicelib.channels.media import COMMON_TYPES, FetchedImage, MediaUnavailable, fetch_image
+from chalicelib.channels.text import (
+    PostParts,
+    RenderOptions,
+    post_image,
+    shorten,
+    thread_texts,
+    url_weighted_length,
+)
 from chalicelib.channels.transport import (
     Timeout,
     check_with,
@@ -49,6 +75,16 @@ _REFUSALS: dict[int, str] = {
     HTTPStatus.UNPROCESSABLE_ENTITY: "validation_failed",
 }
 
+# Mastodon's default image limit; instances announce theirs at /api/v2/instance.
+DEFAULT_IMAGE_SIZE_LIMIT = 16 * 1024 * 1024
+# MediaAttachment's description limit (characters, as Rails counts them: code points).
+MAX_DESCRIPTION = 1500
+# Since 4.0 images are processed while the upload waits (200); a 202 means the instance is busy, and a
+# status naming unprocessed media is refused. Waiting longer would hold the publisher; the post goes
+# out without the image instead.
+MEDIA_WAIT = 6.0
+MEDIA_POLL_INTERVAL = 1.0
+
 LimitsSource = Literal["default", "instance"]
 
 
@@ -56,6 +92,9 @@ LimitsSource = Literal["default", "instance"]
 class InstanceLimits:
     max_characters: int
     characters_reserved_per_url: int
+    image_size_limit: int = DEFAULT_IMAGE_SIZE_LIMIT
+    # The instance's image types that media.fetch_image can recognise.
+    image_types: frozenset[str] = COMMON_TYPES
 
 
 # Mastodon's own defaults: an instance can raise them (some forks do), never lower them.
@@ -105,6 +144,7 @@ def from_config(
         session=session,
         visibility=channel.visibility,
         language=channel.language,
+        max_thread_posts=channel.max_thread_posts,
         options=options,
         offline=offline,
     )
@@ -121,11 +161,14 @@ class MastodonAdapter:
         session: requests.Session,
         visibility: str = "public",
         language: str = "it",
+        max_thread_posts: int = 3,
         options: RenderOptions | None = None,
         offline: bool = False,
         timeout: Timeout = TIMEOUT,
         limits_cache: InstanceLimitsCache = _PROCESS_LIMITS,
         clock: Callable[[], datetime] = _utc_now,
+        media_wait: float = MEDIA_WAIT,
+        media_poll_interval: float = MEDIA_POLL_INTERVAL,
     ) -> None:
         self.instance = instance.rstrip("/")
         self._options = options or RenderOptions()
@@ -137,22 +180,28 @@ class MastodonAdapter:
         self._session = session
         self._visibility = visibility
         self._language = language
+        self._max_thread_posts = max_thread_posts
         self._timeout = timeout
         self._limits_cache = limits_cache
         self._clock = clock
+        self._media_wait = media_wait
+        self._media_poll_interval = media_poll_interval
 
     def render(self, announcement: Announcement) -> RenderedPost:
         limits = self.limits()
         measure = partial(url_weighted_length, url_weight=limits.characters_reserved_per_url)
         parts = PostParts.from_announcement(announcement, self._options)
-        fitted, truncated = fit_post(parts, measure=measure, limit=limits.max_characters)
-        text = plain_text(fitted)
+        texts, truncated = thread_texts(
+            parts, measure=measure, limit=limits.max_characters, max_posts=self._max_thread_posts
+        )
         return RenderedPost(
-            text=text,
-            length=measure(text),
+            text=texts[0],
+            length=measure(texts[0]),
             limit=limits.max_characters,
             truncated=truncated,
-            link=fitted.link,
+            link=parts.link,
+            thread=texts[1:],
+            image=post_image(announcement, self._options),
         )
 
     def limits(self) -> InstanceLimits:
@@ -167,24 +216,15 @@ class MastodonAdapter:
         if self.offline:
             raise refuse_offline(PLATFORM)
         token = read_token(self._token, platform=PLATFORM)
-        response = send(
-            self._session,
-            "POST",
-            f"{self.instance}/api/v1/statuses",
-            platform=PLATFORM,
-            endpoint="statuses",
-            timeout=self._timeout,
-            json={
-                "status": post.text,
-                "visibility": self._visibility,
-                "language": self._language,
-                **({"in_reply_to_id": reply_to} if reply_to else {}),
-            },
-            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": idempotency_key},
-        )
-        if not response.ok:
-            raise _error_for(response, now=self._clock())
-        return _post_result(require_json_object(response, platform=PLATFORM, endpoint="statuses"))
+        media_ids = self._media_ids(post.image, token) if post.image else ()
+
+        def send_one(text: str, parent: str | None, index: int) -> PostResult:
+            # The first piece keeps the delivery's own key: a retry of a post made before threads
+            # existed, or of a single post, is still recognised.
+            key = idempotency_key if index == 0 else f"{idempotency_key}/{index}"
+            return self._status(text, token, key, parent, media_ids if index == 0 else ())
+
+        return post_thread(post, reply_to, send_one)
 
     def check(self) -> ChannelCheck:
         """verify_credentials: proves the token; Mastodon tokens do not expire unless revoked."""
@@ -202,6 +242,107 @@ class MastodonAdapter:
             )
 
         return check_with(verify, lambda response: _error_for(response, now=self._clock()))
+
+    def _status(
+        self, text: str, token: str, key: str, reply_to: str | None, media_ids: tuple[str, ...]
+    ) -> PostResult:
+        response = self._post_status(text, token, key, reply_to, media_ids)
+        if response.status_code == HTTPStatus.NOT_FOUND and reply_to:
+            # The status to reply under was deleted: an update must not be lost for want of its
+            # thread. Nothing was created (Mastodon checks the parent first), so the key is unused.
+            logger.warning(
+                "Mastodon status to reply to not found, posting without the thread",
+                extra={"instance": self.instance, "in_reply_to_id": reply_to},
+            )
+            response = self._post_status(text, token, key, None, media_ids)
+        if not response.ok:
+            raise _error_for(response, now=self._clock())
+        return _post_result(require_json_object(response, platform=PLATFORM, endpoint="statuses"))
+
+    def _post_status(
+        self, text: str, token: str, key: str, reply_to: str | None, media_ids: tuple[str, ...]
+    ) -> requests.Response:
+        return send(
+            self._session,
+            "POST",
+            f"{self.instance}/api/v1/statuses",
+            platform=PLATFORM,
+            endpoint="statuses",
+            timeout=self._timeout,
+            json={
+                "status": text,
+                "visibility": self._visibility,
+                "language": self._language,
+                **({"in_reply_to_id": reply_to} if reply_to else {}),
+                **({"media_ids": list(media_ids)} if media_ids else {}),
+            },
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
+        )
+
+    def _media_ids(self, image: PostImage, token: str) -> tuple[str, ...]:
+        """The uploaded image's id, or () when the post has to go without it (logged)."""
+        limits = self.limits()
+        try:
+            fetched = fetch_image(
+                image.url, max_bytes=limits.image_size_limit, allowed_types=limits.image_types
+            )
+            return (self._upload(fetched, image.alt, token),)
+        except MediaUnavailable as exc:
+            logger.warning(
+                "Mastodon status goes out without its image",
+                extra={"instance": self.instance, "reason": exc.reason, "problem": str(exc)},
+            )
+            return ()
+
+    def _upload(self, image: FetchedImage, alt: str, token: str) -> str:
+        """POST /api/v2/media, then wait (bounded) for a 202's processing to end; the media id."""
+        description = shorten(alt, lambda text: len(text) <= MAX_DESCRIPTION) or alt[:MAX_DESCRIPTION]
+        extension = image.mime_type.partition("/")[2]
+        body, ready = self._media_call(
+            "POST",
+            "/api/v2/media",
+            token,
+            files={"file": (f"immagine.{extension}", image.content, image.mime_type)},
+            data={"description": description},
+        )
+        media_id = body.get("id")
+        if not isinstance(media_id, str) or not media_id:
+            raise MediaUnavailable("malformed_response", "Mastodon media: the answer has no media id")
+        deadline = time.monotonic() + self._media_wait
+        while not ready:
+            if time.monotonic() + self._media_poll_interval > deadline:
+                raise MediaUnavailable("still_processing", f"Mastodon media {media_id}: not ready in time")
+            time.sleep(self._media_poll_interval)
+            _, ready = self._media_call("GET", f"/api/v1/media/{media_id}", token)
+        return media_id
+
+    def _media_call(self, method: str, path: str, token: str, **options: Any) -> tuple[dict[str, Any], bool]:
+        """One media request: the attachment and whether it is processed (a 202 or 206 says it is
+        not yet). Every failure is MediaUnavailable, but a refused token, which fails the status too."""
+        try:
+            response = send(
+                self._session,
+                method,
+                f"{self.instance}{path}",
+                platform=PLATFORM,
+                endpoint="media",
+                timeout=self._timeout,
+                headers={"Authorization": f"Bearer {token}"},
+                **options,
+            )
+        except RetryableError as exc:
+            raise MediaUnavailable(exc.reason, str(exc)) from None
+        if response.status_code == HTTPStatus.PARTIAL_CONTENT:
+            return {}, False
+        if not response.ok:
+            error = _error_for(response, now=self._clock())
+            if isinstance(error, AuthError):
+                raise error
+            raise MediaUnavailable(error.reason, str(error))
+        body = json_object(response)
+        if body is None:
+            raise MediaUnavailable("malformed_response", "Mastodon media: the answer is not a JSON object")
+        return body, response.status_code == HTTPStatus.OK and bool(body.get("url"))
 
     def _fetch_limits(self) -> InstanceLimits | None:
         try:
@@ -238,7 +379,25 @@ def _parse_limits(body: dict[str, Any] | None) -> InstanceLimits | None:
         return None
     if not isinstance(per_url, int) or per_url < 0:
         return None
-    return InstanceLimits(max_characters=max_characters, characters_reserved_per_url=per_url)
+    media = configuration.get("media_attachments") if isinstance(configuration, dict) else None
+    size, types = _parse_media_limits(media if isinstance(media, dict) else {})
+    return InstanceLimits(
+        max_characters=max_characters,
+        characters_reserved_per_url=per_url,
+        image_size_limit=size,
+        image_types=types,
+    )
+
+
+def _parse_media_limits(media: dict[str, Any]) -> tuple[int, frozenset[str]]:
+    """The image size limit and types an instance announces; Mastodon's defaults for what it omits.
+    An instance that lists types without any we can recognise gets no images from us."""
+    size = media.get("image_size_limit")
+    types = media.get("supported_mime_types")
+    return (
+        size if isinstance(size, int) and size > 0 else DEFAULT_IMAGE_SIZE_LIMIT,
+        COMMON_TYPES.intersection(types) if isinstance(types, list) else COMMON_TYPES,
+    )
 
 
 def _error_for(response: requests.Response, *, now: datetime) -> PublishError:

@@ -1,11 +1,18 @@
 """Telegram adapter: Bot API sendMessage in HTML mode, measured as Telegram measures (the visible text
-after entity parsing, in UTF-16 code units, at most 4096).
+after entity parsing, in UTF-16 code units, at most 4096). A post with an image whose text fits a
+caption (1024) goes out with sendPhoto instead, by URL: Telegram downloads the image itself. Telegram
+has no alt text, so the feed's description of the image becomes a "🖼" line of the caption. If
+Telegram cannot use the image (unreachable, not an image, too big), the same publish falls back to
+sendMessage with the same text and the page's link preview (whose card usually shows the same image,
+so the "🖼" line still describes something): the refused sendPhoto posted nothing, so no duplicate.
 
 Delivery is at-least-once. The Bot API has no idempotency, so `idempotency_key` is accepted and ignored,
 and a retry after an unknown outcome posts again: a duplicate is possible when the process dies between
 Telegram's 200 and the delivery record, or when the answer is lost after the request went out (a read
 timeout or dropped connection, raised as RetryableError with reason "timeout" or "connection_error").
-Every other failure is classified from Telegram's own answer, before or without a post.
+sendPhoto widens that window a little: Telegram fetches the image before answering, so a slow image
+host can push the answer past our read timeout after the photo went out. Every other failure is
+classified from Telegram's own answer, before or without a post.
 
 The bot token travels in the URL path: errors are built here from safe parts, and urllib3's log lines,
 which carry the path, are redacted.
@@ -25,12 +32,14 @@ import requests
 from chalicelib.announcements import Announcement
 from chalicelib.channels.base import ChannelCheck, PostResult, PublishError, RenderedPost
 from chalicelib.channels.text import (
+    BLOCK_SEPARATOR,
     PostParts,
     RenderOptions,
     escape_html,
     fit_post,
     join_blocks,
-    plain_text,
+    post_image,
+    shorten,
     utf16_length,
 )
 from chalicelib.channels.transport import (
@@ -47,12 +56,25 @@ from chalicelib.channels.transport import (
 )
 from chalicelib.config.models import TelegramChannel
 from chalicelib.http import TIMEOUT
+from chalicelib.observability import logger
 from chalicelib.secrets import resolve_secret
 
 DEFAULT_API_BASE = "https://api.telegram.org"
 MESSAGE_LIMIT = 4096
+CAPTION_LIMIT = 1024
 PLATFORM = "Telegram"
 ENDPOINT = "sendMessage"
+PHOTO_ENDPOINT = "sendPhoto"
+IMAGE_MARK = "🖼 "
+# Telegram's 400 descriptions when it cannot use a photo given by URL: worth a sendMessage instead.
+_PHOTO_REFUSALS = (
+    "wrong file identifier",
+    "http url",
+    "web page content",
+    "image_process_failed",
+    "photo_",
+    "caption is too long",
+)
 _REFUSALS: dict[int, str] = {HTTPStatus.BAD_REQUEST: "bad_request", HTTPStatus.FORBIDDEN: "forbidden"}
 _TOKEN_IN_PATH = re.compile(r"/bot[^/\s]+")
 
@@ -97,22 +119,25 @@ class TelegramAdapter:
         _redact_tokens_in_urllib3_logs()
 
     def render(self, announcement: Announcement) -> RenderedPost:
+        """A message, or a photo with a caption when there is an image and the text fits a caption:
+        `image` is set only then."""
         parts = PostParts.from_announcement(announcement, self._options)
         fitted, truncated = fit_post(parts, measure=utf16_length, limit=MESSAGE_LIMIT)
-        text = join_blocks(
-            f"<b>{escape_html(fitted.title)}</b>" if fitted.title else "",
-            escape_html(fitted.summary),
-            escape_html(fitted.link or ""),
-            escape_html(" ".join(fitted.hashtags)),
-        )
+        plain, text = _blocks(fitted)
+        image = post_image(announcement, self._options)
+        if image is not None and utf16_length(plain) <= CAPTION_LIMIT:
+            plain, text = _blocks(fitted, _image_line(announcement, plain, fitted.title))
+        else:
+            image = None  # a message, with the page's link preview
         return RenderedPost(
             text=text,
-            # The markup above adds no visible text, so the plain text is what Telegram counts.
-            length=utf16_length(plain_text(fitted)),
-            limit=MESSAGE_LIMIT,
+            # The markup adds no visible text, so the plain text is what Telegram counts.
+            length=utf16_length(plain),
+            limit=CAPTION_LIMIT if image else MESSAGE_LIMIT,
             truncated=truncated,
             parse_mode="HTML",
             link=fitted.link,
+            image=image,
         )
 
     def publish(self, post: RenderedPost, *, idempotency_key: str, reply_to: str | None = None) -> PostResult:
@@ -120,18 +145,17 @@ class TelegramAdapter:
         if self.offline:
             raise refuse_offline(PLATFORM)
         token = read_token(self._token, platform=PLATFORM)
-        response = send(
-            self._session,
-            "POST",
-            f"{self._api_base}/bot{token}/{ENDPOINT}",
-            platform=PLATFORM,
-            endpoint=ENDPOINT,
-            timeout=self._timeout,
-            json=self._payload(post, reply_to),
-        )
-        if not response.ok:
-            raise _error_for(response.status_code, json_object(response) or {}, token)
-        return _post_result(require_json_object(response, platform=PLATFORM, endpoint=ENDPOINT))
+        if post.image is not None:
+            payload = {**self._common(post, reply_to), "photo": post.image.url, "caption": post.text}
+            response = self._call(token, PHOTO_ENDPOINT, payload)
+            problem = _photo_refusal(response)
+            if problem is None:
+                return _result(response, token, PHOTO_ENDPOINT)
+            logger.warning(
+                "Telegram could not use the image, sending the text alone",
+                extra={"chat": self.chat, "problem": problem.replace(token, "***")},
+            )
+        return _result(self._call(token, ENDPOINT, self._payload(post, reply_to)), token, ENDPOINT)
 
     def check(self) -> ChannelCheck:
         """getMe: the cheapest call that proves the token (Telegram bot tokens never expire)."""
@@ -153,14 +177,28 @@ class TelegramAdapter:
             get_me, lambda response: _error_for(response.status_code, json_object(response) or {}, token)
         )
 
+    def _call(self, token: str, method: str, payload: dict[str, Any]) -> requests.Response:
+        return send(
+            self._session,
+            "POST",
+            f"{self._api_base}/bot{token}/{method}",
+            platform=PLATFORM,
+            endpoint=method,
+            timeout=self._timeout,
+            json=payload,
+        )
+
     def _payload(self, post: RenderedPost, reply_to: str | None) -> dict[str, Any]:
-        payload: dict[str, Any] = {
-            "chat_id": self.chat,
+        return {
+            **self._common(post, reply_to),
             "text": post.text,
             # Preview the announcement's page, not whichever URL comes first in the summary.
             "link_preview_options": {"url": post.link} if post.link else {"is_disabled": True},
-            "disable_notification": self._disable_notification,
         }
+
+    def _common(self, post: RenderedPost, reply_to: str | None) -> dict[str, Any]:
+        """What sendMessage and sendPhoto share: chat, notification, parse mode, reply."""
+        payload: dict[str, Any] = {"chat_id": self.chat, "disable_notification": self._disable_notification}
         if post.parse_mode:
             payload["parse_mode"] = post.parse_mode
         if reply_to:
@@ -171,6 +209,40 @@ class TelegramAdapter:
                 "allow_sending_without_reply": True,
             }
         return payload
+
+
+def _blocks(parts: PostParts, image_line: str = "") -> tuple[str, str]:
+    """The post as Telegram shows it and as sent (HTML): bold title, summary, the image's description,
+    link, hashtags."""
+    blocks = (parts.title, parts.summary, image_line, parts.link or "", " ".join(parts.hashtags))
+    markup = [f"<b>{escape_html(parts.title)}</b>" if parts.title else ""]
+    markup += [escape_html(block) for block in blocks[1:]]
+    return join_blocks(*blocks), join_blocks(*markup)
+
+
+def _image_line(announcement: Announcement, plain: str, title: str) -> str:
+    """The line "🖼 <the feed's alt text>", shortened to what the caption has left; empty when the feed
+    gives no description or it only repeats the title (a fallback alt says nothing the caption does not)."""
+    alt = " ".join(announcement.image.alt.split()) if announcement.image else ""
+    if not alt or alt == title:
+        return ""
+    room = CAPTION_LIMIT - utf16_length(plain + BLOCK_SEPARATOR + IMAGE_MARK)
+    described = shorten(alt, lambda text: utf16_length(text) <= room)
+    return IMAGE_MARK + described if described else ""
+
+
+def _photo_refusal(response: requests.Response) -> str | None:
+    """Telegram's description when it refused the photo itself (400), None for any other answer."""
+    if response.status_code != HTTPStatus.BAD_REQUEST:
+        return None
+    description = str((json_object(response) or {}).get("description", ""))
+    return description if any(marker in description.lower() for marker in _PHOTO_REFUSALS) else None
+
+
+def _result(response: requests.Response, token: str, endpoint: str) -> PostResult:
+    if not response.ok:
+        raise _error_for(response.status_code, json_object(response) or {}, token)
+    return _post_result(require_json_object(response, platform=PLATFORM, endpoint=endpoint), endpoint)
 
 
 def _error_for(status: int, body: dict[str, Any], token: str) -> PublishError:
@@ -189,13 +261,13 @@ def _error_for(status: int, body: dict[str, Any], token: str) -> PublishError:
     return http_error(PLATFORM, status, problem, retry_after=seconds, refusals=_REFUSALS)
 
 
-def _post_result(body: dict[str, Any]) -> PostResult:
+def _post_result(body: dict[str, Any], endpoint: str) -> PostResult:
     result = body.get("result")
     if body.get("ok") is not True or not isinstance(result, dict):
-        raise malformed(PLATFORM, ENDPOINT, "the answer has no result")
+        raise malformed(PLATFORM, endpoint, "the answer has no result")
     message_id, chat = result.get("message_id"), result.get("chat")
     if not isinstance(message_id, int) or not isinstance(chat, dict) or not isinstance(chat.get("id"), int):
-        raise malformed(PLATFORM, ENDPOINT, "the answer has no message or chat id")
+        raise malformed(PLATFORM, endpoint, "the answer has no message or chat id")
     # message_id is unique per chat only, hence the chat id in the remote id.
     username = chat.get("username")
     url = f"https://t.me/{username}/{message_id}" if isinstance(username, str) and username else None

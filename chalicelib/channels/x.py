@@ -1,9 +1,342 @@
-"""Placeholder: being written (issue 4)."""
+"""X adapter: POST /2/tweets (X API v2) with OAuth 1.0a user context, weighed as X weighs a post
+(weighted.py: at most 280, a URL 23, an emoji 2); a text too long for one post goes out as a thread of
+at most `max_thread_posts` replies.
+
+The app's consumer key and secret and the account's access token and secret are secret references,
+resolved at publish time. requests_oauthlib signs every request (HMAC-SHA1 in the Authorization
+header; a JSON body is not part of the signature, as OAuth 1.0a and X specify). That header carries
+the consumer key and the token: errors are built from safe parts only, and the debug records in which
+requests_oauthlib and oauthlib print the header and the signing steps are dropped. OAuth 1.0a tokens
+do not expire; check() reads GET /2/users/me.
+
+Images are not uploaded. Every post with a link shows the card of the announcement's page (its
+og:image) under it; uploading would take POST /2/media/upload, whose documentation names OAuth 2.0
+user tokens as its authorization rather than the OAuth 1.0a tokens this channel holds (X announced
+the retirement of the v1.1 upload that takes them). A post without a link goes out as text only.
+
+Delivery is at-least-once, as for Telegram: X has no idempotency, so `idempotency_key` only names the
+pieces this process remembers (below). A retry after an unknown outcome (a timeout, a dropped
+connection, an unreadable answer, the process dying after the 201) sends the text again; if the first
+attempt did post, X refuses the same text on the same account with 403 "duplicate content". That
+refusal is a PermanentError with reason "duplicate" (the publisher records and counts it as such) whose
+message says the text is already on the account, most likely from this delivery's lost first attempt; X
+does not say which post it is, so there is no remote id to record. Pieces X accepted are remembered by
+the process (delivery key and piece index, bounded): a retry of a thread that stopped half-way (a 429
+on its third post) goes on from where it stopped instead of meeting the duplicate refusal on its first
+post, as long as the same warm process takes it; a cold one starts with an empty memory.
+
+A reply whose target X cannot find (deleted, or an id it refuses) goes out as a post of its own: an
+update must not be lost for want of its thread.
+"""
 
 from __future__ import annotations
 
+import functools
+import logging
+import time
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from http import HTTPStatus
 from typing import Any
 
+import requests
+from requests.auth import AuthBase
+from requests_oauthlib import OAuth1
 
-def from_config(channel: Any, **options: Any) -> Any:
-    raise NotImplementedError("x adapter not written yet")
+from chalicelib.announcements import Announcement
+from chalicelib.channels.base import (
+    ChannelCheck,
+    PermanentError,
+    PostResult,
+    PublishError,
+    RenderedPost,
+    post_thread,
+)
+from chalicelib.channels.text import PostParts, RenderOptions, thread_texts
+from chalicelib.channels.transport import (
+    Timeout,
+    check_with,
+    detail,
+    http_error,
+    json_object,
+    malformed,
+    read_token,
+    refuse_offline,
+    require_json_object,
+    send,
+)
+from chalicelib.channels.weighted import LIMIT, weighted_length
+from chalicelib.config.models import XChannel
+from chalicelib.http import TIMEOUT
+from chalicelib.observability import logger
+from chalicelib.secrets import resolve_secret
+
+PLATFORM = "X"
+DEFAULT_API_BASE = "https://api.x.com"
+ENDPOINT = "tweets"
+STATUS_URL = "https://x.com/i/web/status/{}"
+REMEMBERED_PIECES = 1024
+# X's answer to a text the account already posted: 403 "You are not allowed to create a Tweet with
+# duplicate content."
+DUPLICATE = "duplicate content"
+# twitter-text's invalid characters: X refuses a post holding one, and feeds do carry stray BOMs.
+_INVALID_CHARACTERS = dict.fromkeys(map(ord, "\ufffe\ufeff\uffff\u202a\u202b\u202c\u202d\u202e"))
+# 403 problem types (the last part of `type`) that say the app itself is not allowed to post.
+_APP_REFUSALS = {"client-forbidden": "client_not_enrolled", "oauth1-permissions": "no_write_permission"}
+# Each window's headers; a 429 names the one that ran out with remaining 0.
+_RATE_WINDOWS = ("x-rate-limit", "x-user-limit-24hour", "x-app-limit-24hour")
+# Their debug records print the Authorization header and the signature base string.
+_SIGNING_LOGGERS = ("requests_oauthlib.oauth1_auth", "oauthlib.oauth1.rfc5849")
+
+
+def from_config(
+    channel: XChannel, *, session: requests.Session, options: RenderOptions, offline: bool
+) -> XAdapter:
+    return XAdapter(
+        credentials=Credentials(
+            consumer_key=functools.partial(resolve_secret, channel.consumer_key),
+            consumer_secret=functools.partial(resolve_secret, channel.consumer_secret),
+            access_token=functools.partial(resolve_secret, channel.access_token),
+            access_token_secret=functools.partial(resolve_secret, channel.access_token_secret),
+        ),
+        session=session,
+        api_base=str(channel.api_base),
+        max_thread_posts=channel.max_thread_posts,
+        options=options,
+        offline=offline,
+    )
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The four OAuth 1.0a secrets, each read when a request is signed."""
+
+    consumer_key: Callable[[], str]
+    consumer_secret: Callable[[], str]
+    access_token: Callable[[], str]
+    access_token_secret: Callable[[], str]
+
+    def signer(self) -> AuthBase:
+        def read(provider: Callable[[], str]) -> str:
+            return read_token(provider, platform=PLATFORM)
+
+        signer: AuthBase = OAuth1(
+            client_key=read(self.consumer_key),
+            client_secret=read(self.consumer_secret),
+            resource_owner_key=read(self.access_token),
+            resource_owner_secret=read(self.access_token_secret),
+        )
+        return signer
+
+
+class PostedPieces:
+    """The pieces X accepted, by delivery key and index, for the life of the process (a warm Lambda
+    keeps them): the most recent `size`, enough for every delivery a process sees between retries."""
+
+    def __init__(self, size: int = REMEMBERED_PIECES) -> None:
+        self._size = size
+        self._pieces: OrderedDict[str, PostResult] = OrderedDict()
+
+    def get(self, key: str) -> PostResult | None:
+        return self._pieces.get(key)
+
+    def put(self, key: str, result: PostResult) -> None:
+        self._pieces[key] = result
+        self._pieces.move_to_end(key)
+        while len(self._pieces) > self._size:
+            self._pieces.popitem(last=False)
+
+
+_PROCESS_PIECES = PostedPieces()
+
+
+class XAdapter:
+    platform = "x"
+
+    def __init__(
+        self,
+        *,
+        credentials: Credentials,
+        session: requests.Session,
+        api_base: str = DEFAULT_API_BASE,
+        max_thread_posts: int = 3,
+        options: RenderOptions | None = None,
+        offline: bool = False,
+        timeout: Timeout = TIMEOUT,
+        posted: PostedPieces = _PROCESS_PIECES,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._credentials = credentials
+        self._session = session
+        self._api_base = api_base.rstrip("/")
+        self._max_thread_posts = max_thread_posts
+        self._options = options or RenderOptions()
+        self.offline = offline
+        self._timeout = timeout
+        self._posted = posted
+        self._clock = clock
+        _drop_signing_debug_records()
+
+    def render(self, announcement: Announcement) -> RenderedPost:
+        parts = PostParts.from_announcement(_postable(announcement), self._options)
+        texts, truncated = thread_texts(
+            parts, measure=weighted_length, limit=LIMIT, max_posts=self._max_thread_posts
+        )
+        return RenderedPost(
+            text=texts[0],
+            length=weighted_length(texts[0]),
+            limit=LIMIT,
+            truncated=truncated,
+            link=parts.link,
+            thread=texts[1:],
+        )
+
+    def publish(self, post: RenderedPost, *, idempotency_key: str, reply_to: str | None = None) -> PostResult:
+        if self.offline:
+            raise refuse_offline(PLATFORM)
+        signer = self._credentials.signer()
+
+        def send_one(text: str, parent: str | None, index: int) -> PostResult:
+            return self._send_once(signer, text, parent, f"{self._api_base} {idempotency_key} {index}")
+
+        return post_thread(post, reply_to, send_one)
+
+    def check(self) -> ChannelCheck:
+        """GET /2/users/me: the cheapest read that proves all four credentials."""
+
+        def users_me() -> requests.Response:
+            return send(
+                self._session,
+                "GET",
+                f"{self._api_base}/2/users/me",
+                platform=PLATFORM,
+                endpoint="users/me",
+                timeout=self._timeout,
+                auth=self._credentials.signer(),
+            )
+
+        return check_with(users_me, lambda response: _error_for(response, now=self._clock()))
+
+    def _send_once(self, signer: AuthBase, text: str, reply_to: str | None, piece: str) -> PostResult:
+        remembered = self._posted.get(piece)
+        if remembered is not None:
+            return remembered
+        try:
+            result = self._create(signer, text, reply_to)
+        except PermanentError as error:
+            if reply_to is None or error.reason != "reply_target_missing":
+                raise
+            logger.warning("X cannot reply to the post: posting on its own", extra={"problem": str(error)})
+            result = self._create(signer, text, None)
+        self._posted.put(piece, result)
+        return result
+
+    def _create(self, signer: AuthBase, text: str, reply_to: str | None) -> PostResult:
+        payload: dict[str, Any] = {"text": text}
+        if reply_to:
+            payload["reply"] = {"in_reply_to_tweet_id": reply_to}
+        response = send(
+            self._session,
+            "POST",
+            f"{self._api_base}/2/tweets",
+            platform=PLATFORM,
+            endpoint=ENDPOINT,
+            timeout=self._timeout,
+            json=payload,
+            auth=signer,
+        )
+        if not response.ok:
+            raise _error_for(response, now=self._clock())
+        return _post_result(require_json_object(response, platform=PLATFORM, endpoint=ENDPOINT))
+
+
+def _postable(announcement: Announcement) -> Announcement:
+    """The announcement without the characters X refuses, in NFC (the form X counts)."""
+
+    def tidy(text: str) -> str:
+        return unicodedata.normalize("NFC", text.translate(_INVALID_CHARACTERS))
+
+    return replace(announcement, title=tidy(announcement.title), summary=tidy(announcement.summary))
+
+
+def _error_for(response: requests.Response, *, now: float) -> PublishError:
+    """Classify X's answer: v2 problems are {"title", "detail", "type", "status"}, invalid requests
+    add "errors": [{"message", "parameters"}]."""
+    body = json_object(response) or {}
+    status = response.status_code
+    problem = _problem(body)
+    if status == HTTPStatus.FORBIDDEN and DUPLICATE in problem:
+        return PermanentError(
+            f"{PLATFORM} refused the post (403): {problem} The text is already on the account, most "
+            "likely posted by an earlier attempt of this delivery whose answer was lost.",
+            reason="duplicate",
+        )
+    retry_after = _retry_after(response.headers, now) if status == HTTPStatus.TOO_MANY_REQUESTS else None
+    return http_error(
+        PLATFORM, status, problem, retry_after=retry_after, refusals={status: _refusal(status, body, problem)}
+    )
+
+
+def _problem(body: dict[str, Any]) -> str:
+    summary = body.get("detail") or body.get("title")
+    errors = body.get("errors")
+    first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+    message = first.get("message")
+    return detail(": ".join(str(part) for part in (summary, message) if part))
+
+
+def _refusal(status: int, body: dict[str, Any], problem: str) -> str:
+    if status == HTTPStatus.BAD_REQUEST:
+        # The refused parameter is named in an error's "parameters" or "message".
+        return (
+            "reply_target_missing" if "in_reply_to_tweet_id" in str(body.get("errors")) else "invalid_request"
+        )
+    if status != HTTPStatus.FORBIDDEN:
+        return f"http_{status}"
+    if "too long" in problem:
+        return "too_long"
+    if "reply to a" in problem and "deleted" in problem:
+        return "reply_target_missing"
+    return _APP_REFUSALS.get(str(body.get("type", "")).rpartition("/")[2], "forbidden")
+
+
+def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds until the window that ran out resets (epoch seconds in `<window>-reset`): the 24-hour
+    caps outlast the 15-minute window, whose reset a 429 for a daily cap would wrongly suggest."""
+    resets: dict[str, tuple[str | None, float]] = {}
+    for window in _RATE_WINDOWS:
+        try:
+            resets[window] = (headers.get(f"{window}-remaining"), float(headers[f"{window}-reset"]))
+        except (KeyError, ValueError):
+            continue
+    exhausted = [reset for remaining, reset in resets.values() if remaining == "0"]
+    if exhausted:
+        return max(0.0, max(exhausted) - now)
+    if "x-rate-limit" in resets:
+        return max(0.0, resets["x-rate-limit"][1] - now)
+    return None
+
+
+def _post_result(body: dict[str, Any]) -> PostResult:
+    data = body.get("data")
+    post_id = data.get("id") if isinstance(data, dict) else None
+    if not isinstance(post_id, str) or not (post_id.isascii() and post_id.isdigit()):
+        raise malformed(PLATFORM, ENDPOINT, "the answer has no post id")
+    return PostResult(remote_id=post_id, url=STATUS_URL.format(post_id))
+
+
+class _BelowWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+
+_SIGNING_FILTER = _BelowWarning()
+
+
+def _drop_signing_debug_records() -> None:
+    for name in _SIGNING_LOGGERS:
+        signing_logger = logging.getLogger(name)
+        if _SIGNING_FILTER not in signing_logger.filters:
+            signing_logger.addFilter(_SIGNING_FILTER)

@@ -14,6 +14,7 @@ from pydantic import (
     Field,
     HttpUrl,
     PlainValidator,
+    StringConstraints,
     field_validator,
     model_validator,
 )
@@ -192,6 +193,79 @@ class Utm(_Model):
     campaign: str = Field(default="banditore", max_length=100)
 
 
+_HOURS = r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$"
+OfficeInterval = Annotated[str, Field(pattern=_HOURS, description="HH:MM-HH:MM, Europe/Rome")]
+
+
+class OfficeHours(_Model):
+    """When the office answers, in Europe/Rome time: response times and SLAs count these hours only.
+    Italian national holidays (Easter Monday included) are closed days without being listed."""
+
+    monday: list[OfficeInterval] = Field(default_factory=lambda: ["09:00-13:00", "14:00-17:00"])
+    tuesday: list[OfficeInterval] = Field(default_factory=lambda: ["09:00-13:00", "14:00-17:00"])
+    wednesday: list[OfficeInterval] = Field(default_factory=lambda: ["09:00-13:00", "14:00-17:00"])
+    thursday: list[OfficeInterval] = Field(default_factory=lambda: ["09:00-13:00", "14:00-17:00"])
+    friday: list[OfficeInterval] = Field(default_factory=lambda: ["09:00-13:00"])
+    saturday: list[OfficeInterval] = Field(default_factory=list)
+    sunday: list[OfficeInterval] = Field(default_factory=list)
+    # The comune's own closed days: the patron saint's day ("MM-DD", every year) and single dates.
+    patron_saint_day: str | None = Field(default=None, pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+    closed_on: list[date] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _intervals_in_order(self) -> OfficeHours:
+        for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"):
+            previous_end = ""
+            for interval in getattr(self, day):
+                start, end = interval.split("-")
+                if end <= start or start < previous_end:
+                    raise ValueError(f"{day}: intervals must be increasing and not overlap ({interval})")
+                previous_end = end
+        return self
+
+
+class FaqEntry(_Model):
+    """An automatic answer: when a citizen's message contains any of the phrases (case, accents and
+    punctuation ignored; plain words, never patterns), the answer goes back, marked as automatic."""
+
+    phrases: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=100)]] = (
+        Field(min_length=1, max_length=50)
+    )
+    answer: str = Field(min_length=1, max_length=1000)
+
+
+DEFAULT_DANGER_WORDS = [
+    "allagamento",
+    "allagata",
+    "allagato",
+    "frana",
+    "smottamento",
+    "albero caduto",
+    "alberi caduti",
+    "crollo",
+    "incendio",
+    "fuga di gas",
+    "voragine",
+    "esondazione",
+    "strada interrotta",
+    "ferito",
+    "pericolo",
+]
+
+
+class InboxConfig(_Model):
+    """The citizens' inbox of a tenant: office hours, the first-response target, retention,
+    automatic answers and the words that flag a message as a danger report."""
+
+    office_hours: OfficeHours = Field(default_factory=OfficeHours)
+    # Minutes of office time within which a citizen should get a first answer (SLA).
+    first_response_target_minutes: int = Field(default=180, ge=1, le=7 * 24 * 60)
+    # Messages and citizen identifiers are deleted after this many days; anonymous figures stay.
+    retention_days: int = Field(default=365, ge=1, le=3650)
+    faq: list[FaqEntry] = Field(default_factory=list, max_length=200)
+    danger_words: list[str] = Field(default_factory=lambda: list(DEFAULT_DANGER_WORDS), max_length=200)
+
+
 class PostBudget(_Model):
     """How many posts this channel may take per window, and how many of them only alerts may use.
     Each platform has a default below its published limit (chalicelib.publishing.budget)."""
@@ -216,6 +290,10 @@ class _Channel(_Model):
     default_alt_text: str | None = Field(default=None, min_length=1, max_length=1000)
     # Hashtags from the feed's categories; some offices prefer posts without them.
     hashtags: bool = True
+    # Citizens' replies and messages on this channel reach the inbox; FAQ answers go out by themselves
+    # only where `auto_replies` is on.
+    inbox: bool = False
+    auto_replies: bool = False
 
     def secret_refs(self) -> dict[str, str]:
         """Each secret reference this channel holds, by field name."""
@@ -233,6 +311,10 @@ class TelegramChannel(_Channel):
     )
     token: SecretRef
     disable_notification: bool = False
+    # Checked in constant time against X-Telegram-Bot-Api-Secret-Token on every webhook call.
+    webhook_secret: SecretRef | None = None
+    # The channel's linked discussion group, where citizens' comments to channel posts arrive.
+    discussion_chat: str | None = Field(default=None, pattern=r"^-?\d{1,20}$")
     # Bot API base URL; the real one by default. The local stack points it at the sandbox.
     api_base: HttpUrl = HttpUrl("https://api.telegram.org")
 
@@ -253,6 +335,10 @@ class FacebookChannel(_Channel):
     token: SecretRef  # the Page access token
     # An app token ("app-id|app-secret") lets the health check read the Page token's expiry.
     app_token: SecretRef | None = None
+    # The Meta app's secret signs every webhook delivery (X-Hub-Signature-256); the verify token
+    # answers the subscription challenge. Both needed for the inbox.
+    app_secret: SecretRef | None = None
+    verify_token: SecretRef | None = None
     # When the Page token expires, if known from elsewhere; debug_token's answer wins when available.
     token_expires_on: date | None = None
     api_base: HttpUrl = HttpUrl("https://graph.facebook.com")
@@ -349,6 +435,7 @@ class Tenant(_Model):
     channels: list[Channel] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list)
     alerts: AlertsConfig | None = None
+    inbox: InboxConfig | None = None
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Tenant:

@@ -17,6 +17,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from botocore.exceptions import ClientError
 from chalice.app import SQSEvent
 
 from chalicelib import observability as obs
@@ -33,6 +34,7 @@ from chalicelib.channels.registry import adapter_for
 from chalicelib.clock import seconds_left, utcnow
 from chalicelib.config.loader import current_config
 from chalicelib.config.models import AnyChannel
+from chalicelib.inbox import store as inbox_store
 from chalicelib.observability import logger
 from chalicelib.publishing import budget
 from chalicelib.publishing.lanes import MAX_SQS_DELAY_SECONDS, DeliveryMessage, delay_message, requeue
@@ -308,6 +310,14 @@ def _record(delivery: Delivery, result: PostResult) -> None:
         return
     obs.count(obs.POSTS_PUBLISHED, platform=delivery.platform)
     obs.seconds(obs.PUBLISH_LATENCY, (now - delivery.created_at).total_seconds())
+    try:
+        # Citizens' replies to this post then link to its announcement in the inbox.
+        inbox_store.link_post(
+            delivery.tenant, delivery.channel, result.remote_id, delivery.announcement_id, now=now
+        )
+    except ClientError:
+        # Not worth failing the record: its retry would find the delivery posted and stop before here.
+        logger.warning("Post not linked for the inbox", extra={"remote_id": result.remote_id})
     logger.info(
         "Posted", extra={"remote_id": result.remote_id, "url": result.url, "attempts": delivery.attempts}
     )

@@ -18,6 +18,25 @@ Access patterns (none scans):
   all subscriptions      query    pk=WEBSUB                sk begins_with SUB#   (the renewal schedule)
                                    (not keyed by tenant: one subscription per alert feed serves every
                                    tenant listing it, as one poll does; a deployment has a handful)
+Citizens' inbox (chalicelib/inbox; personal rows carry expires_at = last activity + retention):
+  conversation           get/put  pk=T#{tenant}            sk=CONV#{conversation}  (version attribute)
+  conversations of a post query   gsi1pk=T#{tenant}#POSTCONV#{announcement}  gsi1sk={opened iso}#{conv}
+                                   (consultations: every conversation under one announcement)
+  messages of a conv.    query    pk=T#{tenant}#CONV#{conversation}  sk begins_with MSG# ({iso}#{id})
+  message by id          get      pk=T#{tenant}#CONV#{conversation}  sk=ID#{message}  (conditional
+                                   put = each message recorded once; holds the MSG# key)
+  inbox list page        query    pk=T#{tenant}#INBOX#{list}  sk={1 urgent|0}#{last activity iso}#{conv}
+                                   lists: status={s}, status={s}#channel={c}, status={s}#assignee={u},
+                                   status={s}#tag={t}; newest first, urgent before all (one Query a page)
+  SLA waiting/overdue    query    pk=T#{tenant}#INBOX#sla-waiting|sla-overdue  sk={opened iso}#{conv}
+                                   (open, no first response yet; oldest first)
+  inbound dedupe         put-if-absent pk=T#{tenant}#INBOUND  sk={platform}#{channel}#{platform msg id}
+  citizen's conversations query   pk=T#{tenant}#CITIZEN#{citizen key}  sk=CONV#{conversation}  (GDPR)
+  our post's announcement get     pk=T#{tenant}#POST  sk={channel}#{remote id}  (written on posting)
+  response-time figures  query    pk=T#{tenant}#FIG#{yyyy-mm UTC}  sk={opened iso}#{random id}
+                                   (anonymous: no conversation id, survives erasure and retention)
+  audit trail            query    pk=T#{tenant}#AUDIT#{yyyy-mm UTC}  sk={iso}#{uuid}
+  mention poll cursor    get/put  pk=T#{tenant}            sk=CURSOR#{channel}
 """
 
 from __future__ import annotations
@@ -72,3 +91,69 @@ SUBSCRIPTION_PREFIX = "SUB#"
 
 def subscription_sk(subscription_id: str) -> str:
     return f"{SUBSCRIPTION_PREFIX}{subscription_id}"
+
+
+# Citizens' inbox
+
+CONVERSATION_PREFIX = "CONV#"
+MESSAGE_PREFIX = "MSG#"
+
+
+def conversation_sk(conversation_id: str) -> str:
+    return f"{CONVERSATION_PREFIX}{conversation_id}"
+
+
+def post_conversations_pk(tenant: str, announcement_id: str) -> str:
+    return f"T#{tenant}#POSTCONV#{announcement_id}"
+
+
+def messages_pk(tenant: str, conversation_id: str) -> str:
+    return f"T#{tenant}#CONV#{conversation_id}"
+
+
+def message_sk(at_iso: str, message_id: str) -> str:
+    return f"{MESSAGE_PREFIX}{at_iso}#{message_id}"
+
+
+def message_id_sk(message_id: str) -> str:
+    return f"ID#{message_id}"
+
+
+def inbox_list_pk(tenant: str, list_name: str) -> str:
+    return f"T#{tenant}#INBOX#{list_name}"
+
+
+def inbox_row_sk(urgent: bool, last_activity_iso: str, conversation_id: str) -> str:
+    return f"{1 if urgent else 0}#{last_activity_iso}#{conversation_id}"
+
+
+def inbound_pk(tenant: str) -> str:
+    return f"T#{tenant}#INBOUND"
+
+
+def inbound_sk(platform: str, channel: str, platform_message_id: str) -> str:
+    return f"{platform}#{channel}#{platform_message_id}"
+
+
+def citizen_pk(tenant: str, citizen_key: str) -> str:
+    return f"T#{tenant}#CITIZEN#{citizen_key}"
+
+
+def post_pk(tenant: str) -> str:
+    return f"T#{tenant}#POST"
+
+
+def post_sk(channel: str, remote_id: str) -> str:
+    return f"{channel}#{remote_id}"
+
+
+def figures_pk(tenant: str, month: str) -> str:
+    return f"T#{tenant}#FIG#{month}"
+
+
+def audit_pk(tenant: str, month: str) -> str:
+    return f"T#{tenant}#AUDIT#{month}"
+
+
+def mention_cursor_sk(channel: str) -> str:
+    return f"CURSOR#{channel}"

@@ -1,5 +1,7 @@
 """Mastodon API fake: instance limits, statuses with Bearer auth, grapheme counting with URLs at a fixed
-weight, Idempotency-Key replays within 1 h and X-RateLimit-* headers, as written down in platforms.md."""
+weight, Idempotency-Key replays within 1 h and X-RateLimit-* headers, as written down in platforms.md;
+media uploads (multipart, processed at once or after polls, as `media_async` and `media_pending_polls`
+say), statuses naming media or a parent checked as Mastodon checks them."""
 
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 
 import regex
@@ -25,6 +30,30 @@ IDEMPOTENCY_SECONDS = 3600
 RATE_LIMIT = 300
 RATE_WINDOW_SECONDS = 300
 VISIBILITIES = {"public", "unlisted", "private", "direct"}
+IMAGE_SIZE_LIMIT = 16 * 1024 * 1024
+MAX_DESCRIPTION = 1500
+MAX_MEDIA_ATTACHMENTS = 4
+# What a stock instance lists (images first); only the image types are recognised below.
+SUPPORTED_MIME_TYPES = (
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/heic",
+    "image/heif",
+    "image/webp",
+    "image/avif",
+    "video/webm",
+    "video/mp4",
+    "video/quicktime",
+    "audio/mpeg",
+)
+# Magic bytes of the image types the fake recognises, told apart on its own (not media.py's sniffing).
+_MAGIC = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
 _BEARER = re.compile(r"Bearer\s+(\S+)")
 _URL = re.compile(r'https?://[^\s\x00-\x1f\x7f-\x9f<>"]+', re.IGNORECASE)
 _HOST_WITH_DOT = re.compile(r"https?://[^/?#.]+(\.[^/?#.]+)+([/?#]|$)", re.IGNORECASE)
@@ -53,7 +82,51 @@ class _Remembered:
     status: dict[str, Any]
 
 
+@dataclass
+class _Media:
+    id: str
+    token: str
+    mime_type: str
+    content: bytes
+    description: str | None
+    url: str
+    pending_polls: int  # GETs still to answer 206; processed once below zero
+    attached: bool = False
+
+    @property
+    def ready(self) -> bool:
+        return self.pending_polls < 0
+
+
+def image_type(content: bytes) -> str | None:
+    if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
+        return "image/webp"
+    return next((mime for magic, mime in _MAGIC if content.startswith(magic)), None)
+
+
+def multipart_form(request: Request) -> dict[str, tuple[str | None, str, bytes]] | None:
+    """A multipart/form-data body as {field: (filename, content type, bytes)}; None if it is not one."""
+    content_type = request.header("content-type") or ""
+    if not content_type.startswith("multipart/form-data"):
+        return None
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = BytesParser(policy=HTTP).parsebytes(head + request.body)
+    if not message.is_multipart():
+        return None
+    fields = {}
+    for part in message.iter_parts():
+        if not isinstance(part, Message):
+            continue
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            fields[name] = (part.get_filename(), part.get_content_type(), payload)
+    return fields
+
+
 _STATUS_PAGE = re.compile(r"/@[^/]+/(\d+)")
+_MEDIA = re.compile(r"/api/v1/media/(\d+)")
+_MEDIA_FILE = re.compile(r"/system/media/(\d+)")
 
 
 class MastodonFake:
@@ -75,6 +148,13 @@ class MastodonFake:
             self._last_id = 110_000_000_000_000_000
             self._idempotent: dict[tuple[str, str], _Remembered] = {}
             self._windows: dict[str, tuple[int, int]] = {}  # token -> (window number, requests in it)
+            self._statuses: set[str] = set()
+            self._media: dict[str, _Media] = {}
+            self._last_media_id = 113_000_000_000_000_000
+            # Media settings tests change: 202 on upload, then this many 206 polls before ready.
+            self.media_async = False
+            self.media_pending_polls = 0
+            self.image_size_limit = IMAGE_SIZE_LIMIT
 
     def fault_reply(self, fault: Fault) -> Reply:
         reset_at = datetime.now(UTC) + timedelta(seconds=fault.retry_after)
@@ -91,14 +171,25 @@ class MastodonFake:
         return replies[fault.kind]()
 
     def route(self, request: Request, path: str) -> tuple[str, Answer] | None:
-        if (request.method, path) == ("GET", "/api/v2/instance"):
-            return "instance", self.instance
-        if (request.method, path) == ("GET", "/api/v1/accounts/verify_credentials"):
-            return "verify_credentials", lambda: self.verify_credentials(request)
-        if (request.method, path) == ("POST", "/api/v1/statuses"):
-            return "statuses", lambda: self.post_status(request)
-        status_page = _STATUS_PAGE.fullmatch(path)
-        if request.method == "GET" and status_page:
+        fixed: dict[tuple[str, str], tuple[str, Answer]] = {
+            ("GET", "/api/v2/instance"): ("instance", self.instance),
+            ("GET", "/api/v1/accounts/verify_credentials"): (
+                "verify_credentials",
+                lambda: self.verify_credentials(request),
+            ),
+            ("POST", "/api/v1/statuses"): ("statuses", lambda: self.post_status(request)),
+            ("POST", "/api/v2/media"): ("media", lambda: self.upload_media(request)),
+        }
+        if (request.method, path) in fixed:
+            return fixed[request.method, path]
+        return self._route_by_id(request, path) if request.method == "GET" else None
+
+    def _route_by_id(self, request: Request, path: str) -> tuple[str, Answer] | None:
+        if media := _MEDIA.fullmatch(path):
+            return "media_status", lambda: self.media_status(request, media.group(1))
+        if media_file := _MEDIA_FILE.fullmatch(path):
+            return "media_file", lambda: self.media_file(media_file.group(1))
+        if status_page := _STATUS_PAGE.fullmatch(path):
             # A status URL opens the sandbox page at that status.
             location = f"/#mastodon-{status_page.group(1)}"
             return "status_page", lambda: Reply(
@@ -117,9 +208,17 @@ class MastodonFake:
                 "configuration": {
                     "statuses": {
                         "max_characters": self.max_characters,
-                        "max_media_attachments": 4,
+                        "max_media_attachments": MAX_MEDIA_ATTACHMENTS,
                         "characters_reserved_per_url": self.characters_reserved_per_url,
-                    }
+                    },
+                    "media_attachments": {
+                        "supported_mime_types": list(SUPPORTED_MIME_TYPES),
+                        "image_size_limit": self.image_size_limit,
+                        "image_matrix_limit": 33_177_600,
+                        "video_size_limit": 103_809_024,
+                        "video_frame_rate_limit": 120,
+                        "video_matrix_limit": 8_294_400,
+                    },
                 },
             },
         )
@@ -140,37 +239,75 @@ class MastodonFake:
         headers, limited = self._count_for_rate_limit(token)
         if limited:
             return error(429, "Too many requests", headers)
-        key = request.header("Idempotency-Key")
+        payload = request.payload()
+        if payload is None:
+            return error(400, "Error while parsing request body", headers)
+        return self._answer_status(token, request.header("Idempotency-Key"), payload, headers)
+
+    def _answer_status(
+        self, token: str, key: str | None, payload: dict[str, Any], headers: dict[str, str]
+    ) -> Reply:
+        # Mastodon's order: the parent is looked up by the controller, then the service answers a
+        # known idempotency key, then checks the media and the text.
+        parent = payload.get("in_reply_to_id")
+        with self._lock:
+            parent_missing = parent is not None and parent not in self._statuses
+        if parent_missing:
+            return error(404, "The post you are trying to reply to does not appear to exist.", headers)
         replay = self._replay(token, key)
         if replay is not None:
             self._state.count_replay("mastodon")
             return json_reply(200, replay, headers)
-        payload = request.payload()
-        if payload is None:
-            return error(400, "Error while parsing request body", headers)
-        problem = self._validation_problem(payload)
+        problem = self._media_problem(token, payload.get("media_ids")) or self._validation_problem(payload)
         if problem:
-            return error(422, f"Validation failed: {problem}", headers)
+            return error(422, problem, headers)
         return json_reply(200, self._create(token, key, payload), headers)
+
+    def _media_problem(self, token: str, media_ids: Any) -> str | None:
+        """Mastodon's answers for media a status names: unknown, someone else's, already attached,
+        too many or not processed yet."""
+        if media_ids is None:
+            return None
+        if not isinstance(media_ids, list) or not all(isinstance(i, str) for i in media_ids):
+            return "Validation failed: media_ids must be a list of ids"
+        if len(media_ids) > MAX_MEDIA_ATTACHMENTS:
+            return f"Validation failed: You can't attach more than {MAX_MEDIA_ATTACHMENTS} files"
+        with self._lock:
+            found = {
+                i: m for i in media_ids if (m := self._media.get(i)) and m.token == token and not m.attached
+            }
+        missing = [i for i in media_ids if i not in found]
+        if missing:
+            return f"Media {', '.join(missing)} not found or already attached to another post"
+        if not all(media.ready for media in found.values()):
+            return "Cannot attach files that have not finished processing. Try again in a moment!"
+        return None
 
     def _validation_problem(self, payload: dict[str, Any]) -> str | None:
         text = payload.get("status")
-        if not isinstance(text, str) or not text.strip():
-            return "Text can't be blank"
+        if not isinstance(text, str) or not (text.strip() or payload.get("media_ids")):
+            return "Validation failed: Text can't be blank"
         if status_length(text, self.characters_reserved_per_url) > self.max_characters:
-            return f"Text character limit of {self.max_characters} exceeded"
+            return f"Validation failed: Text character limit of {self.max_characters} exceeded"
         if payload.get("visibility", "public") not in VISIBILITIES:
-            return "Visibility is not included in the list"
+            return "Validation failed: Visibility is not included in the list"
         return None
 
     def _create(self, token: str, key: str | None, payload: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             self._last_id += 1
             status_id = str(self._last_id)
-            status = self._status_json(status_id, _account(token), payload)
+            media = [self._media[media_id] for media_id in payload.get("media_ids") or ()]
+            for attachment in media:
+                attachment.attached = True
+            status = self._status_json(status_id, _account(token), payload, media)
+            self._statuses.add(status_id)
             if key:
                 self._idempotent[token, key] = _Remembered(time.monotonic() + IDEMPOTENCY_SECONDS, status)
         options = {name: payload.get(name) for name in ("visibility", "language", "in_reply_to_id")}
+        options["media"] = [
+            {"id": m.id, "type": m.mime_type, "url": m.url, "description": m.description} for m in media
+        ] or None
         self._state.add_post(
             Post(
                 platform="mastodon",
@@ -185,7 +322,9 @@ class MastodonFake:
         )
         return status
 
-    def _status_json(self, status_id: str, account: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def _status_json(
+        self, status_id: str, account: str, payload: dict[str, Any], media: list[_Media]
+    ) -> dict[str, Any]:
         base = f"{self._base_url()}/mastodon"
         text = str(payload["status"])
         return {
@@ -200,8 +339,64 @@ class MastodonFake:
             "replies_count": 0,
             "reblogs_count": 0,
             "favourites_count": 0,
+            "media_attachments": [_media_json(attachment) for attachment in media],
             "account": {"id": "1", "username": account, "acct": account, "url": f"{base}/@{account}"},
         }
+
+    def upload_media(self, request: Request) -> Reply:
+        token = _bearer(request)
+        if token is None or self._state.is_revoked("mastodon", token):
+            return error(401, "The access token is invalid")
+        form = multipart_form(request)
+        if form is None or "file" not in form:
+            return error(422, "Validation failed: File can't be blank")
+        _, _, content = form["file"]
+        description = form["description"][2].decode("utf-8", "replace") if "description" in form else None
+        mime_type = image_type(content)
+        if mime_type is None or mime_type not in SUPPORTED_MIME_TYPES:
+            return error(422, "Validation failed: File content type is invalid, File is invalid")
+        if len(content) > self.image_size_limit:
+            megabytes = self.image_size_limit // (1024 * 1024)
+            return error(422, f"Validation failed: File file size must be less than {megabytes} MB")
+        if description is not None and len(description) > MAX_DESCRIPTION:
+            return error(
+                422, f"Validation failed: Description is too long (maximum is {MAX_DESCRIPTION} characters)"
+            )
+        with self._lock:
+            self._last_media_id += 1
+            media_id = str(self._last_media_id)
+            media = _Media(
+                id=media_id,
+                token=token,
+                mime_type=mime_type,
+                content=content,
+                description=description,
+                pending_polls=self.media_pending_polls if self.media_async else -1,
+                url=f"{self._base_url()}/mastodon/system/media/{media_id}",
+            )
+            self._media[media_id] = media
+        return json_reply(202 if self.media_async else 200, _media_json(media))
+
+    def media_status(self, request: Request, media_id: str) -> Reply:
+        """GET /api/v1/media/:id: 206 while processing, then 200 with the url."""
+        token = _bearer(request)
+        if token is None or self._state.is_revoked("mastodon", token):
+            return error(401, "The access token is invalid")
+        with self._lock:
+            media = self._media.get(media_id)
+            if media is None or media.token != token:
+                return error(404, "Record not found")
+            media.pending_polls -= 1
+            if not media.ready:
+                return Reply(206, b"", content_type="application/json")
+            return json_reply(200, _media_json(media))
+
+    def media_file(self, media_id: str) -> Reply:
+        with self._lock:
+            media = self._media.get(media_id)
+        if media is None or not media.ready:
+            return error(404, "Record not found")
+        return Reply(200, media.content, content_type=media.mime_type)
 
     def _replay(self, token: str, key: str | None) -> dict[str, Any] | None:
         """The status an earlier request with this key created, if within the hour."""
@@ -231,6 +426,18 @@ def _rate_headers(remaining: int, reset_at: datetime) -> dict[str, str]:
         "X-RateLimit-Remaining": str(remaining),
         # Mastodon's format: ISO-8601 with microseconds.
         "X-RateLimit-Reset": reset_at.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+    }
+
+
+def _media_json(media: _Media) -> dict[str, Any]:
+    return {
+        "id": media.id,
+        "type": "image",
+        "url": media.url if media.ready else None,
+        "preview_url": media.url,
+        "remote_url": None,
+        "description": media.description,
+        "meta": {},
     }
 
 

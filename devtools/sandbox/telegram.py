@@ -1,5 +1,7 @@
 """Telegram Bot API fake: sendMessage with HTML-mode entity parsing, the 4096 limit on the visible
-text (UTF-16 code units) and the Bot API's answer shapes, as written down in platforms.md."""
+text (UTF-16 code units) and the Bot API's answer shapes, as written down in platforms.md; sendPhoto by
+URL with its 1024 caption limit. The fake downloads nothing: a photo URL ending in ".unreachable", or
+listed in `unreachable_photos`, is refused the way Telegram refuses a URL it cannot fetch."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from devtools.sandbox.state import Post, SandboxState
 from devtools.sandbox.wire import Reply, Request, json_reply, malformed_reply, timeout_reply
 
 MESSAGE_LIMIT = 4096
+CAPTION_LIMIT = 1024
 # "≤20 msg/min to one channel": enforced only when the sandbox is asked for real limits.
 CHAT_WINDOW_SECONDS = 60
 CHAT_MESSAGES_PER_WINDOW = 20
@@ -118,6 +121,7 @@ class TelegramFake:
         with self._lock:
             self._last_message_id: defaultdict[int, int] = defaultdict(int)
             self._sent_at: defaultdict[int, deque[float]] = defaultdict(deque)
+            self.unreachable_photos: set[str] = set()
 
     def fault_reply(self, fault: Fault) -> Reply:
         replies: dict[str, Callable[[], Reply]] = {
@@ -137,9 +141,11 @@ class TelegramFake:
         token, method = match.groups()
         if method == "getMe":
             return method, lambda: self.get_me(token)
+        if method == "sendPhoto":
+            return method, lambda: self.send(request, token, _shown_caption)
         if method != "sendMessage":
             return method, lambda: error(404, "Not Found")
-        return method, lambda: self.send_message(request, token)
+        return method, lambda: self.send(request, token, _shown_text)
 
     def get_me(self, token: str) -> Reply:
         if self._state.is_revoked("telegram", token):
@@ -148,21 +154,33 @@ class TelegramFake:
         user = {"id": bot_id, "is_bot": True, "first_name": "Banditore", "username": "banditore_sandbox_bot"}
         return json_reply(200, {"ok": True, "result": user})
 
-    def send_message(self, request: Request, token: str) -> Reply:
+    def send(self, request: Request, token: str, shown_for: Callable[[dict[str, Any]], str]) -> Reply:
+        """sendMessage or sendPhoto: `shown_for` checks the text or caption and the photo."""
         if self._state.is_revoked("telegram", token):
             return error(401, "Unauthorized")
         payload = request.payload()
         if payload is None:
             return error(400, "Bad Request: can't parse request body")
         try:
-            shown = _shown_text(payload)
+            shown = shown_for(payload)
             chat = self._target(payload)
+            self._check_photo(payload.get("photo"))
         except _Refusal as refusal:
             return error(400, f"Bad Request: {refusal}")
         wait = self._wait_for_chat(chat["id"])
         if wait:
             return rate_limited(wait)
         return self._post(payload, chat, shown)
+
+    def _check_photo(self, photo: Any) -> None:
+        """A photo by URL, refused as Telegram refuses one it cannot download. Telegram checks the
+        chat before it downloads anything, hence after `_target`."""
+        if photo is None:
+            return
+        if not isinstance(photo, str) or not re.match(r"https?://", photo):
+            raise _Refusal("wrong file identifier/HTTP URL specified")
+        if photo.endswith(".unreachable") or photo in self.unreachable_photos:
+            raise _Refusal("failed to get HTTP URL content")
 
     def _target(self, payload: dict[str, Any]) -> dict[str, Any]:
         """The chat addressed, checking a reply's target as Telegram does: a reply to a message
@@ -190,24 +208,34 @@ class TelegramFake:
             name: payload.get(name)
             for name in ("parse_mode", "link_preview_options", "disable_notification", "reply_parameters")
         }
+        photo = payload.get("photo")
+        options["photo"] = photo
         self._state.add_post(
             Post(
                 platform="telegram",
                 target=str(payload["chat_id"]),
                 id=str(message_id),  # unique per chat only, as on Telegram
-                text=payload["text"],
+                text=payload["caption" if photo else "text"] or "",
                 url=f"https://t.me/{username}/{message_id}" if username else None,
                 time=datetime.now(UTC),
                 options={name: value for name, value in options.items() if value is not None},
             )
         )
-        message = {
+        message: dict[str, Any] = {
             "message_id": message_id,
             "sender_chat": chat,
             "chat": chat,
             "date": int(time.time()),
-            "text": shown,
         }
+        if photo:
+            unique = f"AQAD{zlib.crc32(photo.encode()):08x}"
+            message["photo"] = [
+                {"file_id": f"AgACAg{unique}", "file_unique_id": unique, "width": 1280, "height": 720}
+            ]
+            if shown:
+                message["caption"] = shown
+        else:
+            message["text"] = shown
         return json_reply(200, {"ok": True, "result": message})
 
     def _wait_for_chat(self, chat_id: int) -> int:
@@ -231,20 +259,35 @@ class _Refusal(ValueError):
 
 def _shown_text(payload: dict[str, Any]) -> str:
     """The message as Telegram would show it, or _Refusal as Telegram would refuse it."""
-    text, mode = payload.get("text"), payload.get("parse_mode")
-    if payload.get("chat_id") in (None, ""):
-        raise _Refusal("chat_id is empty")
+    text = payload.get("text")
     if not isinstance(text, str) or not text.strip():
         raise _Refusal("message text is empty")
+    return _shown(payload, text, MESSAGE_LIMIT, "message is too long")
+
+
+def _shown_caption(payload: dict[str, Any]) -> str:
+    """A photo's caption as Telegram would show it (it may be empty), or _Refusal."""
+    caption = payload.get("caption") or ""
+    if payload.get("photo") in (None, ""):
+        raise _Refusal("there is no photo in the request")
+    if not isinstance(caption, str):
+        raise _Refusal('field "caption" must be of type String')
+    return _shown(payload, caption, CAPTION_LIMIT, "message caption is too long")
+
+
+def _shown(payload: dict[str, Any], text: str, limit: int, too_long: str) -> str:
+    mode = payload.get("parse_mode")
+    if payload.get("chat_id") in (None, ""):
+        raise _Refusal("chat_id is empty")
     if (mode or "").lower() not in _PLAIN_MODES | {"html"}:
         raise _Refusal(f"unsupported parse_mode {mode!r}")
     try:
         shown = _visible(text, mode)
     except EntityParseError as exc:
         raise _Refusal(f"can't parse entities: {exc}") from None
-    # Telegram trims the message before it measures it.
-    if utf16_units(shown.strip()) > MESSAGE_LIMIT:
-        raise _Refusal("message is too long")
+    # Telegram trims the text before it measures it.
+    if utf16_units(shown.strip()) > limit:
+        raise _Refusal(too_long)
     return shown
 
 

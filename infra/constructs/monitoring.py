@@ -26,6 +26,10 @@ PERIOD = Duration.minutes(5)
 # Housekeeping reports StaleSources every 5 minutes; three runs per period means a late run never
 # leaves a period empty. A source is stale only after hours, so 15 minutes costs nothing.
 STALE_PERIOD = Duration.minutes(15)
+# The channel check runs every 15 minutes and reports both levels on each run.
+HEALTH_PERIOD = Duration.minutes(30)
+# Tokens that expire (Facebook, Instagram, Threads) alarm this many days ahead: time to renew.
+TOKEN_WARNING_DAYS = 7
 
 
 def service_metric(name: str, statistic: str = "Sum", period: Duration = PERIOD) -> cloudwatch.Metric:
@@ -104,15 +108,39 @@ class Monitoring(Construct):
             service_metric(obs.FEED_STALE, statistic="Maximum", period=STALE_PERIOD),
             "Una o più fonti non vengono lette con successo da ore.",
         )
+        self._alarm(
+            "UnhealthyChannels",
+            service_metric(obs.UNHEALTHY_CHANNELS, statistic="Maximum", period=HEALTH_PERIOD),
+            "Uno o più canali non accettano le credenziali: le pubblicazioni sono trattenute finché "
+            "qualcuno rinnova il token ('banditore channels' dice quali).",
+        )
+        self._alarm(
+            "TokenExpiring",
+            service_metric(obs.TOKEN_DAYS_LEFT, statistic="Minimum", period=HEALTH_PERIOD),
+            f"Il token di un canale scade entro {TOKEN_WARNING_DAYS} giorni: rinnovarlo ora "
+            "('banditore channels' dice quale).",
+            threshold=TOKEN_WARNING_DAYS,
+            comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        )
         self._dashboard(functions, lanes)
 
-    def _alarm(self, construct_id: str, metric: cloudwatch.Metric, description: str) -> None:
+    def _alarm(
+        self,
+        construct_id: str,
+        metric: cloudwatch.Metric,
+        description: str,
+        *,
+        threshold: float = 1,
+        comparison: cloudwatch.ComparisonOperator = (
+            cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+        ),
+    ) -> None:
         alarm = metric.create_alarm(
             self,
             construct_id,
-            threshold=1,
+            threshold=threshold,
             evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            comparison_operator=comparison,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             alarm_description=description,
         )
@@ -134,6 +162,15 @@ class Monitoring(Construct):
                 service_metric(obs.FEED_ERRORS),
                 service_metric(obs.FEED_STALE, statistic="Maximum"),
             ),
+        )
+        dashboard.add_widgets(
+            _graph(
+                "Canali",
+                service_metric(obs.UNHEALTHY_CHANNELS, statistic="Maximum"),
+                service_metric(obs.POSTS_SKIPPED),
+                service_metric(obs.BUDGET_WAITS),
+            ),
+            _graph("Giorni alla scadenza del primo token", service_metric(obs.TOKEN_DAYS_LEFT, "Minimum")),
         )
         dashboard.add_widgets(
             _graph(

@@ -337,14 +337,27 @@ def test_every_function_waits_for_the_policy_that_lets_it_read_its_queue(templat
 # -- monitoring ----------------------------------------------------------------------------------
 def test_emf_alarms_watch_exactly_what_powertools_emits(template: Template) -> None:
     emf = [a for a in alarms(template) if a.get("Namespace") == obs.NAMESPACE]
-    assert {a["MetricName"] for a in emf} == {obs.PUBLISH_FAILURES, obs.FEED_STALE}
+    assert {a["MetricName"] for a in emf} == {
+        obs.PUBLISH_FAILURES,
+        obs.FEED_STALE,
+        obs.UNHEALTHY_CHANNELS,
+        obs.TOKEN_DAYS_LEFT,
+    }
     for alarm in emf:
         assert alarm["Dimensions"] == [{"Name": "service", "Value": obs.SERVICE}]
-        assert alarm["Threshold"] == 1
-        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
         assert alarm["TreatMissingData"] == "notBreaching"
+        if alarm["MetricName"] != obs.TOKEN_DAYS_LEFT:
+            assert alarm["Threshold"] == 1
+            assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     (failures,) = (a for a in emf if a["MetricName"] == obs.PUBLISH_FAILURES)
     assert (failures["Statistic"], failures["Period"], failures["EvaluationPeriods"]) == ("Sum", 300, 1)
+    # A token alarms a week before it expires; the check reports the soonest expiry as a minimum.
+    (expiring,) = (a for a in emf if a["MetricName"] == obs.TOKEN_DAYS_LEFT)
+    assert (expiring["Statistic"], expiring["Threshold"], expiring["ComparisonOperator"]) == (
+        "Minimum",
+        7,
+        "LessThanThreshold",
+    )
 
 
 def test_every_function_has_an_errors_alarm(template: Template) -> None:

@@ -9,9 +9,11 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
+from chalicelib import aws, settings
 from chalicelib.announcements import Announcement
 from chalicelib.http import new_session
 from chalicelib.secrets import SECRETS_FILE_ENV
+from devtools import aws_local
 from devtools.sandbox import Sandbox
 
 
@@ -85,3 +87,25 @@ def assert_secret_absent() -> Callable[[BaseException, str], None]:
         assert error.__context__ is None
 
     return check
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[aws_local.MotoServer]:
+    server = aws_local.start_moto()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def dynamo_table(moto_server: aws_local.MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An empty table built from the production definition, in moto, with the runtime's clients
+    pointing at it: for storage tests that need no local stack. Only the table is created (queues
+    and topic would take most of a second per test)."""
+    # moto's state is per process: start from nothing, whatever an earlier test left.
+    requests.post(f"{moto_server.url}/moto-api/reset", timeout=10).raise_for_status()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
+    aws.client.cache_clear()  # clients are cached per process, possibly for another endpoint
+    table = aws_local._create_table(aws.client("dynamodb"))  # the definition create_resources uses
+    monkeypatch.setenv(settings.TABLE_ENV, table)
+    yield table
+    aws.client.cache_clear()

@@ -104,3 +104,24 @@ def test_a_secret_that_cannot_be_read_is_reported_by_the_check_not_raised(
 
     assert (found.healthy, found.reason) == (False, "secret_unavailable")
     assert "ssm:/banditore/missing" in found.detail
+
+
+def test_the_channels_command_lists_health_and_exits_1_when_a_channel_is_broken(
+    make_stack: Any, capsys: Any
+) -> None:
+    from devtools.cli import main
+
+    stack = make_stack([tenant()], {})
+    assert main(["channels"]) == 0  # nothing checked yet: nothing known to be broken
+    assert "? mai verificato" in capsys.readouterr().out
+
+    stack.sandbox.revoke_token("telegram", "sandbox-comune-prova-telegram")
+    code = main(["channels", "--check"])
+
+    out = capsys.readouterr().out
+    assert code == 1
+    [telegram] = [line for line in out.splitlines() if line.startswith("comune-prova  telegram")]
+    assert "✗ NON funzionante" in telegram and "auth" in telegram
+    [mastodon] = [line for line in out.splitlines() if line.startswith("comune-prova  mastodon")]
+    assert "✓ funzionante" in mastodon
+    assert "sandbox-comune-prova-telegram" not in out

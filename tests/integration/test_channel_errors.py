@@ -3,12 +3,13 @@ the publisher branches on the class and the reason, and no error may carry the t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import pytest
 import requests
 
-from chalicelib.announcements import Announcement
+from chalicelib.announcements import Announcement, Image
 from chalicelib.channels.base import (
     AuthError,
     ChannelAdapter,
@@ -18,8 +19,11 @@ from chalicelib.channels.base import (
     RetryableError,
 )
 from chalicelib.channels.mastodon import InstanceLimitsCache, MastodonAdapter
+from chalicelib.channels.media import ALLOW_PRIVATE_ENV
 from chalicelib.channels.telegram import TelegramAdapter
 from devtools.sandbox import Sandbox
+from tests import sample_images
+from tests.feedserver import FeedServer
 
 TOKEN = "7012345678:AAH-sandbox_Token-0123456789abcdefghi"
 
@@ -102,4 +106,56 @@ def test_refused_connection_is_retryable_without_the_token(
     with pytest.raises(RetryableError) as caught:
         adapter.publish(adapter.render(announcement), idempotency_key="delivery-1")
     assert caught.value.reason == "connection_error"
+    assert_secret_absent(caught.value, TOKEN)
+
+
+@pytest.fixture
+def image_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An image on a loopback host the adapters may fetch (the local switch is on)."""
+    monkeypatch.setenv(ALLOW_PRIVATE_ENV, "1")
+    with FeedServer({"/foto.png": (200, {"Content-Type": "image/png"}, sample_images.png())}) as server:
+        yield server.url("/foto.png")
+
+
+@pytest.mark.parametrize(
+    ("kind", "family", "reason"),
+    [
+        ("rate_limit", RateLimited, "rate_limited"),
+        ("expired_token", AuthError, "auth"),
+        ("forbidden", PermanentError, "forbidden"),
+        ("server_error", RetryableError, "server_error"),
+        ("malformed", RetryableError, "malformed_response"),
+        ("timeout", RetryableError, "timeout"),
+    ],
+)
+def test_faults_at_the_image_step(
+    *,
+    make_adapter: AdapterFactory,
+    platform: str,
+    sandbox: Sandbox,
+    announcement: Announcement,
+    image_url: str,
+    slow_answer: float,
+    assert_secret_absent: Callable[[BaseException, str], None],
+    kind: str,
+    family: type[PublishError],
+    reason: str,
+) -> None:
+    """Telegram's photo is the post: its faults are the post's, without a fallback that could post
+    twice. Mastodon's upload comes first: only a refused token stops the post, any other failure
+    leaves the image out."""
+    adapter = make_adapter(None)
+    rendered = adapter.render(replace(announcement, image=Image(url=image_url, alt="Il cantiere")))
+    sandbox.inject(
+        platform, kind, endpoint="sendPhoto" if platform == "telegram" else "media", delay=slow_answer
+    )
+    if platform == "mastodon" and kind != "expired_token":
+        adapter.publish(rendered, idempotency_key="delivery-1")
+        [post] = sandbox.posts()
+        assert "media" not in post["options"]
+        return
+    with pytest.raises(PublishError) as caught:
+        adapter.publish(rendered, idempotency_key="delivery-1")
+    assert (type(caught.value), caught.value.reason) == (family, reason)
+    assert sandbox.posts() == []
     assert_secret_absent(caught.value, TOKEN)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.channels.registry import PLATFORMS
 from devtools.stack import ROOT
 from tests.conftest import FEEDS
 
@@ -60,21 +61,26 @@ def test_preview_without_config_shows_every_platform_within_its_limit() -> None:
             "published",
             "dedupe_keys",
         }
-        assert {c["platform"] for c in item["channels"]} == {"telegram", "mastodon"}
+        assert [c["platform"] for c in item["channels"]] == list(PLATFORMS)
         for channel in item["channels"]:
             assert set(channel) == {
                 "tenant",
                 "channel",
                 "platform",
                 "text",
+                "thread",
                 "length",
                 "limit",
                 "truncated",
                 "parse_mode",
+                "image",
             }
             assert channel["tenant"] is None and channel["channel"] is None
             assert channel["length"] <= channel["limit"]
+            # The link is in the first post, where it makes the link card; the thread goes on below.
             assert announcement["link"] in channel["text"]
+            if channel["image"] is not None:
+                assert channel["image"]["alt"]  # never empty
 
 
 def test_preview_with_config_renders_for_each_configured_channel() -> None:
@@ -111,7 +117,8 @@ def test_preview_failures_have_a_message_and_an_exit_code(
 def test_demo_twice_posts_then_says_nothing_is_new(tmp_path: Path) -> None:
     first = banditore("demo", "--state-dir", str(tmp_path))
     assert first.returncode == 0, first.stderr
-    assert first.stdout.count("✓") == 8
+    # 3 news x 9 channels (no Instagram: no photos), 2 photo items x 10 channels, 2 x 1 channel.
+    assert first.stdout.count("✓") == 49
     second = banditore("demo", "--state-dir", str(tmp_path))
     assert second.returncode == 0, second.stderr
     assert "✓" not in second.stdout

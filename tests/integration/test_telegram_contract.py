@@ -1,18 +1,21 @@
-"""The Telegram adapter over real HTTP against the sandbox's Bot API fake: answers, errors, secrecy."""
+"""The Telegram adapter over real HTTP against the sandbox's Bot API fake: answers, errors, secrecy,
+photos and their fallback to a message."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import pytest
 import requests
 
-from chalicelib.announcements import Announcement
+from chalicelib.announcements import Announcement, Image
 from chalicelib.channels.base import (
     AuthError,
     ChannelAdapter,
     PermanentError,
+    PostImage,
     PostResult,
     PublishError,
     RateLimited,
@@ -23,6 +26,7 @@ from chalicelib.channels.registry import adapter_for
 from chalicelib.channels.telegram import TelegramAdapter, _error_for
 from chalicelib.config.models import TelegramChannel
 from devtools.sandbox import Sandbox
+from devtools.sandbox.telegram import TelegramFake
 
 TOKEN = "7012345678:AAH-sandbox_Token-0123456789abcdefghi"
 TOKEN_ENV = "BANDITORE_TEST_TELEGRAM_TOKEN"
@@ -272,3 +276,140 @@ def test_a_reply_to_a_deleted_message_still_goes_out(
     result = adapter.publish(adapter.render(announcement), idempotency_key="d", reply_to="-1001:999")
     assert result.remote_id.endswith(":1")
     assert len(sandbox.posts("telegram")) == 1
+
+
+# --- photos -----------------------------------------------------------------------------------------
+
+PHOTO = "https://www.comune.example.it/foto/cantiere.jpg"
+
+
+def _with_image(announcement: Announcement, url: str = PHOTO) -> Announcement:
+    return replace(announcement, image=Image(url=url, alt="Operai al lavoro sull'asfalto"))
+
+
+def _photo_post(caption: str, url: str = PHOTO) -> RenderedPost:
+    return RenderedPost(
+        text=caption,
+        length=len(caption),
+        limit=1024,
+        truncated=False,
+        parse_mode="HTML",
+        image=PostImage(url=url, alt="Il cantiere"),
+    )
+
+
+def test_a_post_with_an_image_is_a_photo_with_its_caption(
+    adapter: ChannelAdapter, announcement: Announcement, sandbox: Sandbox
+) -> None:
+    rendered = adapter.render(_with_image(announcement))
+    result = adapter.publish(rendered, idempotency_key="delivery-1")
+
+    [post] = sandbox.posts("telegram")
+    assert post["text"] == rendered.text
+    assert "🖼 Operai al lavoro sull'asfalto" in post["text"]
+    assert post["options"] == {"parse_mode": "HTML", "disable_notification": True, "photo": PHOTO}
+    assert result.remote_id.rsplit(":", 1)[1] == post["id"] == "1"
+    assert result.url == "https://t.me/comune_prova/1"
+    assert sandbox.stats()["requests"]["telegram"] == {"sendPhoto": 1}
+
+
+def test_a_photo_telegram_cannot_fetch_falls_back_to_a_message_in_the_same_publish(
+    adapter: ChannelAdapter, announcement: Announcement, sandbox: Sandbox
+) -> None:
+    rendered = adapter.render(_with_image(announcement, "https://www.comune.example.it/foto.unreachable"))
+    result = adapter.publish(rendered, idempotency_key="delivery-1")
+
+    [post] = sandbox.posts("telegram")  # the refused photo posted nothing: no duplicate
+    assert post["text"] == rendered.text
+    assert post["options"]["link_preview_options"] == {"url": announcement.link}
+    assert "photo" not in post["options"]
+    assert result.remote_id.endswith(":1")
+    assert sandbox.stats()["requests"]["telegram"] == {"sendPhoto": 1, "sendMessage": 1}
+
+
+@pytest.mark.parametrize(
+    ("photo", "caption"),
+    [
+        ("https://cdn.comune.example.it/listed.jpg", "Avviso"),  # in the fake's list of unreachable URLs
+        ("attach://foto", "Avviso"),  # "wrong file identifier/HTTP URL specified"
+        (PHOTO, "x" * 1025),  # "message caption is too long": a message takes it
+    ],
+)
+def test_every_refusal_of_the_photo_itself_falls_back(
+    adapter: ChannelAdapter, sandbox: Sandbox, photo: str, caption: str
+) -> None:
+    fake = sandbox.fakes["telegram"]
+    assert isinstance(fake, TelegramFake)
+    fake.unreachable_photos.add("https://cdn.comune.example.it/listed.jpg")
+    adapter.publish(_photo_post(caption, photo), idempotency_key="delivery-1")
+    [post] = sandbox.posts("telegram")
+    assert post["text"] == caption
+    assert "photo" not in post["options"]
+
+
+def test_a_caption_at_exactly_the_limit_is_accepted(adapter: ChannelAdapter, sandbox: Sandbox) -> None:
+    # 1024 visible UTF-16 units although the markup and the emoji make the string longer.
+    caption = "<b>" + "😀" * 500 + "</b>" + "&amp;" * 24
+    adapter.publish(_photo_post(caption), idempotency_key="delivery-1")
+    assert sandbox.posts("telegram")[0]["options"]["photo"] == PHOTO
+
+
+def test_a_refusal_that_is_not_about_the_photo_does_not_fall_back(
+    sandbox: Sandbox, session: requests.Session
+) -> None:
+    adapter = TelegramAdapter(
+        chat="comune_prova", token=lambda: TOKEN, session=session, api_base=sandbox.telegram_api_base
+    )
+    with pytest.raises(PermanentError) as caught:
+        adapter.publish(_photo_post("Avviso"), idempotency_key="delivery-1")
+    assert caught.value.reason == "bad_request"
+    assert "chat not found" in str(caught.value)
+    assert sandbox.stats()["requests"]["telegram"] == {"sendPhoto": 1}
+
+
+def test_a_rate_limited_photo_is_retried_later_not_sent_as_a_message(
+    adapter: ChannelAdapter, sandbox: Sandbox
+) -> None:
+    sandbox.inject("telegram", "rate_limit", endpoint="sendPhoto", retry_after=9)
+    with pytest.raises(RateLimited) as caught:
+        adapter.publish(_photo_post("Avviso"), idempotency_key="delivery-1")
+    assert caught.value.retry_after == 9.0
+    assert sandbox.posts() == []
+    assert sandbox.stats()["requests"]["telegram"] == {"sendPhoto": 1}
+
+
+def test_a_photo_replies_under_the_message_of_its_remote_id(
+    adapter: ChannelAdapter, announcement: Announcement, sandbox: Sandbox
+) -> None:
+    first = _publish(adapter, announcement)
+    reply = adapter.publish(
+        adapter.render(_with_image(announcement)), idempotency_key="delivery-2", reply_to=first.remote_id
+    )
+    posts = {p["id"]: p for p in sandbox.posts("telegram")}
+    assert posts[reply.remote_id.rsplit(":", 1)[1]]["options"]["reply_parameters"] == {
+        "message_id": int(first.remote_id.rsplit(":", 1)[1]),
+        "allow_sending_without_reply": True,
+    }
+
+
+def test_the_fake_answers_a_photo_as_telegram_does(sandbox: Sandbox) -> None:
+    url = f"{sandbox.telegram_api_base}/bot{TOKEN}/sendPhoto"
+    sent = requests.post(
+        url,
+        json={"chat_id": "@comune_prova", "photo": PHOTO, "caption": "<i>Foto</i>", "parse_mode": "HTML"},
+        timeout=5,
+    ).json()
+    assert sent["ok"] is True
+    assert sent["result"]["caption"] == "Foto"
+    assert sent["result"]["photo"][0]["file_id"]
+    assert "text" not in sent["result"]
+    missing = requests.post(url, json={"chat_id": "@comune_prova"}, timeout=5).json()
+    assert missing["description"] == "Bad Request: there is no photo in the request"
+    unreachable = requests.post(
+        url, json={"chat_id": "@comune_prova", "photo": "https://x.it/a.unreachable"}, timeout=5
+    )
+    assert unreachable.json() == {
+        "ok": False,
+        "error_code": 400,
+        "description": "Bad Request: failed to get HTTP URL content",
+    }

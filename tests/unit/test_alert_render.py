@@ -377,11 +377,14 @@ def test_tests_and_exercises_are_marked(status: str, mark: str) -> None:
 
 
 def _rendered_lengths(facts: AlertFacts, **post_args: Any) -> list[tuple[str, int, int]]:
-    """(text, length counted by the platform fake, limit) for Telegram and Mastodon."""
+    """(text, length counted by the platform fake, limit) for Telegram and Mastodon's first post;
+    the rest of a Mastodon thread is checked against the limit here."""
     announcement = alert_post(facts, now=NOW, **post_args).announcement(
         tenant="comune-prova", announcement_id="x", source="allerte"
     )
     telegram, mastodon = (adapter.render(announcement) for adapter in ADAPTERS)
+    weight, limit = DEFAULT_LIMITS.characters_reserved_per_url, DEFAULT_LIMITS.max_characters
+    assert all(status_length(piece, weight) <= limit for piece in mastodon.thread)
     return [
         (telegram.text, utf16_units(visible_text(telegram.text)), MESSAGE_LIMIT),
         (

@@ -1,17 +1,21 @@
 """Mastodon rendering: graphemes with each URL at the instance's weight, never over the instance's limit,
-the link always whole. The sandbox's Mastodon fake counts on its own (status_length): the properties
-check the renderer against the count the server applies."""
+the link always whole, long texts as numbered threads, the image with its alt text. The sandbox's
+Mastodon fake counts on its own (status_length): the properties check the renderer against the count
+the server applies."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.announcements import Announcement
+from chalicelib.announcements import Announcement, Image
+from chalicelib.channels.base import PostImage
 from chalicelib.channels.mastodon import InstanceLimits, InstanceLimitsCache, MastodonAdapter
+from chalicelib.channels.text import RenderOptions
 from devtools.sandbox.mastodon import status_length
 
 INSTANCE = "https://mastodon.example.it"
@@ -33,13 +37,22 @@ class NoNetwork(requests.Session):
         raise AssertionError("rendering must not touch the network here")
 
 
-def _adapter(limits: InstanceLimits | None = None) -> MastodonAdapter:
+def _adapter(
+    limits: InstanceLimits | None = None, *, max_thread_posts: int = 3, options: RenderOptions | None = None
+) -> MastodonAdapter:
     """Offline (defaults) or with the instance's limits already cached, as after a first fetch."""
-    if limits is None:
-        return MastodonAdapter(instance=INSTANCE, token=_no_token, session=NoNetwork(), offline=True)
     cache = InstanceLimitsCache()
-    cache.get(INSTANCE, lambda: limits)
-    return MastodonAdapter(instance=INSTANCE, token=_no_token, session=NoNetwork(), limits_cache=cache)
+    if limits is not None:
+        cache.get(INSTANCE, lambda: limits)
+    return MastodonAdapter(
+        instance=INSTANCE,
+        token=_no_token,
+        session=NoNetwork(),
+        offline=limits is None,
+        limits_cache=cache,
+        max_thread_posts=max_thread_posts,
+        options=options,
+    )
 
 
 def _no_token() -> str:
@@ -62,7 +75,7 @@ def test_render_is_title_summary_link_and_hashtags() -> None:
 
 
 def test_cached_instance_limits_are_used() -> None:
-    adapter = _adapter(InstanceLimits(max_characters=120, characters_reserved_per_url=30))
+    adapter = _adapter(InstanceLimits(max_characters=120, characters_reserved_per_url=30), max_thread_posts=1)
     post = adapter.render(replace(ANNOUNCEMENT, summary="parola " * 40))
     assert adapter.limits_source == "instance"
     assert post.truncated
@@ -72,7 +85,7 @@ def test_cached_instance_limits_are_used() -> None:
 
 def test_emoji_and_accents_count_as_one_character_each() -> None:
     summary = "🇮🇹 e\u0301 👨\u200d👩\u200d👧 " * 100  # 600 graphemes, far more code points
-    post = _adapter().render(replace(ANNOUNCEMENT, summary=summary))
+    post = _adapter(max_thread_posts=1).render(replace(ANNOUNCEMENT, summary=summary))
     assert post.truncated
     assert post.length == status_length(post.text, 23) <= 500
     assert post.length >= 495  # cut at a word close to the limit
@@ -81,9 +94,44 @@ def test_emoji_and_accents_count_as_one_character_each() -> None:
 
 def test_urls_in_the_summary_are_kept_whole() -> None:
     urls = " ".join(f"https://comune.example.it/albo/{n}" for n in range(40))
-    post = _adapter().render(replace(ANNOUNCEMENT, summary=urls))
+    post = _adapter(max_thread_posts=1).render(replace(ANNOUNCEMENT, summary=urls))
     kept = post.text.split("\n\n")[1].removesuffix(" …").split()
     assert kept == [f"https://comune.example.it/albo/{n}" for n in range(len(kept))]
+
+
+def test_a_long_text_becomes_a_numbered_thread_that_keeps_all_of_it() -> None:
+    words = [f"parola{n}" for n in range(150)]
+    post = _adapter().render(replace(ANNOUNCEMENT, summary=" ".join(words)))
+    pieces = (post.text, *post.thread)
+    assert len(pieces) == 3
+    assert not post.truncated
+    assert [piece[-6:] for piece in pieces] == [" (1/3)", " (2/3)", " (3/3)"]
+    assert post.text.startswith("Lavori in via Roma\n\nparola0 parola1")
+    assert ANNOUNCEMENT.link in post.text.split()
+    assert "#LavoriPubblici" in post.text
+    said = " ".join(_unnumbered(piece) for piece in pieces).replace("…", " ").split()
+    assert said[-1] == "parola149"
+    assert all(word in said for word in words)  # cut with an ellipsis, then continued
+    assert all(status_length(piece, 23) <= 500 for piece in pieces)
+    assert post.length == status_length(post.text, 23)
+
+
+def test_what_does_not_fit_the_thread_is_cut_with_an_ellipsis() -> None:
+    post = _adapter(max_thread_posts=2).render(replace(ANNOUNCEMENT, summary="parola " * 400))
+    assert post.truncated
+    assert len(post.thread) == 1
+    assert post.thread[0].endswith("… (2/2)")
+
+
+def test_the_image_and_its_alt_text_come_with_the_render() -> None:
+    announcement = replace(ANNOUNCEMENT, image=Image(url="https://comune.example.it/foto.jpg", alt=""))
+    post = _adapter(options=RenderOptions(default_alt_text="Foto del Comune")).render(announcement)
+    assert post.image == PostImage(url="https://comune.example.it/foto.jpg", alt="Foto del Comune")
+    assert _adapter().render(ANNOUNCEMENT).image is None
+
+
+def _unnumbered(piece: str) -> str:
+    return re.sub(r" \(\d+/\d+\)$", "", piece)
 
 
 TEXTS = st.lists(
@@ -116,17 +164,26 @@ LIMITS = st.builds(
     link=st.none() | LINKS,
     categories=st.lists(st.text(max_size=30), max_size=6).map(tuple),
     limits=LIMITS,
+    max_thread_posts=st.integers(min_value=1, max_value=4),
 )
 def test_property_never_over_the_limit_as_the_server_counts_and_link_whole(
-    title: str, summary: str, link: str | None, categories: tuple[str, ...], limits: InstanceLimits
+    *,
+    title: str,
+    summary: str,
+    link: str | None,
+    categories: tuple[str, ...],
+    limits: InstanceLimits,
+    max_thread_posts: int,
 ) -> None:
-    post = _adapter(limits).render(
+    post = _adapter(limits, max_thread_posts=max_thread_posts).render(
         Announcement(
             tenant="t", id="a", source="s", title=title, summary=summary, link=link, categories=categories
         )
     )
-    assert (
-        post.length == status_length(post.text, limits.characters_reserved_per_url) <= limits.max_characters
-    )
+    weight, limit = limits.characters_reserved_per_url, limits.max_characters
+    assert post.length == status_length(post.text, weight) <= limit
+    assert len(post.thread) < max_thread_posts
+    assert all(status_length(piece, weight) <= limit for piece in post.thread)
     if link is not None:
-        assert link in post.text.split("\n\n")
+        # In the first post, as a block of its own but for the thread's number after it.
+        assert link in [_unnumbered(block) for block in post.text.split("\n\n")]

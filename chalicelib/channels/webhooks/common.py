@@ -1,0 +1,92 @@
+"""What the chat adapters share: a webhook URL that is itself the credential (Slack, Discord), markup
+that escapes a feed item's text everywhere but in its links, and the Retry-After header."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import requests
+
+from chalicelib.channels.base import AuthError, PostImage
+from chalicelib.channels.text import url_spans
+from chalicelib.channels.transport import read_token
+
+Markup = Callable[[str], str]
+
+# The secret part of Slack (/services/T…/B…/secret) and Discord (/webhooks/<id>/<token>) webhook paths.
+_SECRET_PATH = re.compile(r"(/services/|/webhooks/\d+/)[^\s\"'?#]+")
+
+
+def read_webhook_url(provider: Callable[[], str], *, platform: str) -> str:
+    """The webhook URL, resolved at publish time. A value that is not an http(s) URL can never work:
+    like a revoked token, the channel needs a human. The URL is never part of the message."""
+    url = read_token(provider, platform=platform).strip()
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in ("https", "http") and bool(parts.hostname)
+    except ValueError:  # an unclosed IPv6 bracket and the like
+        usable = False
+    if not usable:
+        raise AuthError(f"{platform}: the configured webhook URL is not an http(s) URL")
+    return url
+
+
+class _SecretPathFilter(logging.Filter):
+    """urllib3 logs request paths (DEBUG): a webhook's path holds its secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _SECRET_PATH.sub(r"\1***", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+_URLLIB3_FILTER = _SecretPathFilter()
+
+
+def redact_webhook_paths_in_logs() -> None:
+    pool_logger = logging.getLogger("urllib3.connectionpool")
+    if _URLLIB3_FILTER not in pool_logger.filters:
+        pool_logger.addFilter(_URLLIB3_FILTER)
+
+
+def outside_urls(text: str, escape: Markup, link: Markup) -> str:
+    """`text` with `escape` applied between its URLs and `link` to each URL: markup or mentions in a
+    feed item cannot format or notify anything, while its links stay whole and clickable."""
+    pieces, start = [], 0
+    for url_start, url_end in url_spans(text):
+        pieces += [escape(text[start:url_start]), link(text[url_start:url_end])]
+        start = url_end
+    pieces.append(escape(text[start:]))
+    return "".join(pieces)
+
+
+def with_title(text: str, title: str | None, markup: Markup, emphasis: Markup) -> str:
+    """`text` marked up, its first block emphasised when it is the announcement's title. Marking up
+    the title apart gives the same characters as marking up the whole (the title is a block of its
+    own, so no URL spans the cut): a renderer can measure the whole, plus the emphasis, as it fits."""
+    if title and (text == title or text.startswith(title + "\n")):
+        return emphasis(markup(title)) + markup(text[len(title) :])
+    return markup(text)
+
+
+def web_image(image: PostImage | None, *, max_url: int) -> PostImage | None:
+    """The image, if the platform can fetch it itself: an http(s) URL within its length limit."""
+    if image is None or len(image.url) > max_url:
+        return None
+    try:
+        parts = urlsplit(image.url)
+    except ValueError:
+        return None
+    return image if parts.scheme in ("https", "http") and parts.hostname else None
+
+
+def retry_after_header(response: requests.Response) -> float | None:
+    """Seconds the `Retry-After` header asks to wait, when it gives them as a number (the form Slack,
+    Discord and Matrix homeservers send)."""
+    value = (response.headers.get("Retry-After") or "").strip()
+    return float(value) if value.isascii() and value.isdigit() else None
