@@ -82,16 +82,10 @@ def _erase_conversation(tenant: str, citizen_key: str, conversation_id: str) -> 
 def _delete_messages(tenant: str, conversation_id: str) -> int:
     """Every row of the conversation's message partition, and the dedupe rows of its inbound
     messages; returns how many were messages (the rest are id markers)."""
-    pages = (
-        dynamo.client()
-        .get_paginator("query")
-        .paginate(
-            TableName=dynamo.table_name(),
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues=dynamo.values({":pk": keys.messages_pk(tenant, conversation_id)}),
-            ProjectionExpression="pk, sk, platform, channel, platform_message_id, direction",
-            ConsistentRead=True,
-        )
+    pages = store.partition_pages(
+        keys.messages_pk(tenant, conversation_id),
+        ProjectionExpression="pk, sk, platform, channel, platform_message_id, direction",
+        ConsistentRead=True,
     )
     found = [dynamo.from_dynamo(item) for page in pages for item in page["Items"]]
     doomed = [{"pk": item["pk"], "sk": item["sk"]} for item in found]

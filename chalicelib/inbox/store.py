@@ -404,16 +404,7 @@ def sla_waiting(tenant: str, *, limit: int, cursor: str | None = None) -> Page[C
 def count_over_sla(tenant: str, *, max_pages: int) -> tuple[int, bool]:
     """How many open conversations are past their SLA without a first response, reading at most
     `max_pages` pages of keys; (count, complete)."""
-    pages = (
-        dynamo.client()
-        .get_paginator("query")
-        .paginate(
-            TableName=dynamo.table_name(),
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues=dynamo.values({":pk": keys.inbox_list_pk(tenant, rows.SLA_OVERDUE)}),
-            Select="COUNT",
-        )
-    )
+    pages = partition_pages(keys.inbox_list_pk(tenant, rows.SLA_OVERDUE), Select="COUNT")
     total = 0
     for number, page in enumerate(pages, start=1):
         total += int(page["Count"])
@@ -424,17 +415,23 @@ def count_over_sla(tenant: str, *, max_pages: int) -> tuple[int, bool]:
 
 def citizen_conversations(tenant: str, citizen_key: str) -> list[str]:
     """Ids of every conversation of a citizen (the GDPR index)."""
-    pages = (
+    pages = partition_pages(keys.citizen_pk(tenant, citizen_key), ConsistentRead=True)
+    return [str(dynamo.from_dynamo(item)["conversation_id"]) for page in pages for item in page["Items"]]
+
+
+def partition_pages(pk: str, **options: Any) -> Iterable[dict[str, Any]]:
+    """The pages of a whole partition's Query, fetched as they are read (a caller may stop early)."""
+    pages: Iterable[dict[str, Any]] = (
         dynamo.client()
         .get_paginator("query")
         .paginate(
             TableName=dynamo.table_name(),
             KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues=dynamo.values({":pk": keys.citizen_pk(tenant, citizen_key)}),
-            ConsistentRead=True,
+            ExpressionAttributeValues=dynamo.values({":pk": pk}),
+            **options,
         )
     )
-    return [str(dynamo.from_dynamo(item)["conversation_id"]) for page in pages for item in page["Items"]]
+    return pages
 
 
 def _page(
@@ -530,15 +527,7 @@ def audit_entries(tenant: str, month: str) -> list[AuditEntry]:
     """A month's trail ("YYYY-MM", UTC), oldest first."""
     if not MONTH.match(month):
         raise ValueError("month: YYYY-MM")
-    pages = (
-        dynamo.client()
-        .get_paginator("query")
-        .paginate(
-            TableName=dynamo.table_name(),
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues=dynamo.values({":pk": keys.audit_pk(tenant, month)}),
-        )
-    )
+    pages = partition_pages(keys.audit_pk(tenant, month))
     return [
         AuditEntry(
             at=parse_iso(str(item["sk"]).rsplit("#", 1)[0]),
