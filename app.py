@@ -11,6 +11,7 @@ from typing import Any
 from chalice.app import Chalice, CloudWatchEvent, ConvertToMiddleware, Rate, Request, Response, SQSEvent
 
 from chalicelib import settings
+from chalicelib.inbox.auth import staff_authorizer
 from chalicelib.observability import logger, metrics
 
 app = Chalice(app_name="banditore")
@@ -63,6 +64,15 @@ def check_channels(event: CloudWatchEvent) -> dict[str, Any]:
     return run_checks(current_config(), utcnow())
 
 
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="check_inbox_sla")
+def check_inbox_sla(event: CloudWatchEvent) -> dict[str, Any]:
+    from chalicelib.clock import utcnow
+    from chalicelib.config.loader import current_config
+    from chalicelib.inbox.sla import check_sla
+
+    return check_sla(current_config(), utcnow())
+
+
 @app.on_sqs_message(queue_arn=settings.queue_arn("normal"), batch_size=10, name="publish")
 def publish(event: SQSEvent) -> dict[str, Any]:
     from chalicelib.publishing.publisher import handle_batch
@@ -97,6 +107,133 @@ def websub_content(subscription_id: str) -> Response:
     from chalicelib.alerts.websub import receive_content
 
     return receive_content(subscription_id, _current_request())
+
+
+# Citizens' messages: each webhook checks the call and stores the raw event on the inbox lane before
+# it answers; process_inbound does the rest (chalicelib/inbox/ingest).
+@app.route("/webhooks/telegram/{tenant}/{channel}", methods=["POST"])
+def telegram_webhook(tenant: str, channel: str) -> Response:
+    from chalicelib.inbox.ingest.telegram import receive_update
+
+    return receive_update(tenant, channel, _current_request())
+
+
+@app.route("/webhooks/meta", methods=["GET"])
+def meta_webhook_verify() -> Response:
+    from chalicelib.inbox.ingest.meta import answer_verification
+
+    return answer_verification(_current_request().query_params or {})
+
+
+@app.route("/webhooks/meta", methods=["POST"])
+def meta_webhook() -> Response:
+    from chalicelib.inbox.ingest.meta import receive_event
+
+    return receive_event(_current_request())
+
+
+@app.on_sqs_message(queue_arn=settings.queue_arn("inbox"), batch_size=10, name="process_inbound")
+def process_inbound(event: SQSEvent) -> dict[str, Any]:
+    from chalicelib.inbox.ingest.process import handle_batch
+
+    return handle_batch(event)
+
+
+# The staff API (chalicelib/inbox/api.py; the contract is openapi/inbox.yaml). In AWS API Gateway checks
+# the staff's Cognito token before any of these runs; locally there is no authorizer and the handler
+# checks dev tokens itself (chalicelib/inbox/auth.py says why that is safe).
+STAFF_AUTHORIZER = staff_authorizer()
+# Any media type reaches the handler, which answers a non-JSON body with 415 in the API's own error shape.
+ANY_BODY = ["*/*"]
+
+
+@app.route("/inbox/{tenant}/conversations", methods=["GET"], authorizer=STAFF_AUTHORIZER)
+def inbox_conversations(tenant: str) -> Response:
+    from chalicelib.inbox import api
+
+    return api.serve(_current_request(), tenant, api.list_conversations)
+
+
+@app.route("/inbox/{tenant}/conversations/{conversation_id}", methods=["GET"], authorizer=STAFF_AUTHORIZER)
+def inbox_conversation(tenant: str, conversation_id: str) -> Response:
+    from chalicelib.inbox import api
+
+    return api.serve(_current_request(), tenant, api.get_conversation, conversation_id)
+
+
+@app.route(
+    "/inbox/{tenant}/conversations/{conversation_id}",
+    methods=["PATCH"],
+    authorizer=STAFF_AUTHORIZER,
+    content_types=ANY_BODY,
+)
+def inbox_change_conversation(tenant: str, conversation_id: str) -> Response:
+    from chalicelib.inbox import api
+
+    return api.serve(_current_request(), tenant, api.change_conversation, conversation_id)
+
+
+@app.route(
+    "/inbox/{tenant}/conversations/{conversation_id}/notes",
+    methods=["POST"],
+    authorizer=STAFF_AUTHORIZER,
+    content_types=ANY_BODY,
+)
+def inbox_note(tenant: str, conversation_id: str) -> Response:
+    from chalicelib.inbox import api
+
+    return api.serve(_current_request(), tenant, api.add_note, conversation_id)
+
+
+@app.route(
+    "/inbox/{tenant}/conversations/{conversation_id}/reply",
+    methods=["POST"],
+    authorizer=STAFF_AUTHORIZER,
+    content_types=ANY_BODY,
+)
+def inbox_reply(tenant: str, conversation_id: str) -> Response:
+    from chalicelib.inbox import api
+
+    return api.serve(_current_request(), tenant, api.reply, conversation_id)
+
+
+@app.route("/inbox/{tenant}/figures", methods=["GET"], authorizer=STAFF_AUTHORIZER)
+def inbox_figures(tenant: str) -> Response:
+    from chalicelib.inbox import api
+
+    return api.serve(_current_request(), tenant, api.response_figures)
+
+
+@app.route(
+    "/inbox/{tenant}/consultations/{announcement_id}/observations",
+    methods=["GET"],
+    authorizer=STAFF_AUTHORIZER,
+)
+def inbox_observations(tenant: str, announcement_id: str) -> Response:
+    from chalicelib.inbox import api
+
+    return api.serve(_current_request(), tenant, api.observations, announcement_id)
+
+
+@app.route("/inbox/{tenant}/citizens/{citizen_key}/export", methods=["GET"], authorizer=STAFF_AUTHORIZER)
+def inbox_export_citizen(tenant: str, citizen_key: str) -> Response:
+    from chalicelib.inbox import api
+
+    return api.serve(_current_request(), tenant, api.export_citizen, citizen_key)
+
+
+@app.route("/inbox/{tenant}/citizens/{citizen_key}", methods=["DELETE"], authorizer=STAFF_AUTHORIZER)
+def inbox_erase_citizen(tenant: str, citizen_key: str) -> Response:
+    from chalicelib.inbox import api
+
+    return api.serve(_current_request(), tenant, api.erase_citizen, citizen_key)
+
+
+@app.route("/inbox/{tenant}/audit", methods=["GET"], authorizer=STAFF_AUTHORIZER)
+def inbox_audit(tenant: str) -> Response:
+    from chalicelib.inbox import api
+
+    return api.serve(_current_request(), tenant, api.audit_trail)
 
 
 def _current_request() -> Request:

@@ -41,6 +41,11 @@ ALERTS_POSTED = "AlertsAnnounced"
 # Citizens' inbox
 SLA_BREACHES = "SlaBreaches"  # conversations that went past the first-response target (once each)
 CONVERSATIONS_OVER_SLA = "ConversationsOverSla"  # level: open, unanswered, past the target now
+INBOUND_MESSAGES = "InboundMessages"  # citizens' messages recorded (once each), by platform and kind
+INBOUND_IGNORED = "InboundIgnored"  # items of platform events that are not citizens' messages, by reason
+DANGER_REPORTS = "DangerReports"  # messages flagged urgent: danger words or a location (alarmed)
+AUTOMATIC_ANSWERS = "AutomaticAnswers"  # FAQ and alert-status answers recorded, by source
+WEBHOOKS_REFUSED = "WebhooksRefused"  # inbox webhook calls refused (bad secret, signature, size...)
 
 
 def count(name: str, value: float = 1, **breakdown: str) -> None:

@@ -13,6 +13,9 @@ PUBLISH_QUEUE_URL_ENV = "BANDITORE_PUBLISH_QUEUE_URL"
 URGENT_QUEUE_URL_ENV = "BANDITORE_URGENT_QUEUE_URL"
 PUBLISH_QUEUE_ARN_ENV = "BANDITORE_PUBLISH_QUEUE_ARN"
 URGENT_QUEUE_ARN_ENV = "BANDITORE_URGENT_QUEUE_ARN"
+# The inbox lane: citizens' messages as the webhooks received them, for process_inbound.
+INBOX_QUEUE_URL_ENV = "BANDITORE_INBOX_QUEUE_URL"
+INBOX_QUEUE_ARN_ENV = "BANDITORE_INBOX_QUEUE_ARN"
 # Signs the inbox's pagination cursors; without it a key is derived from the table name.
 CURSOR_KEY_ENV = "BANDITORE_CURSOR_KEY"
 
@@ -20,6 +23,8 @@ _LOCAL_ARN = "arn:aws:sqs:eu-south-1:000000000000:{}"
 
 
 def queue_arn(lane: str) -> str:
+    if lane == "inbox":
+        return os.environ.get(INBOX_QUEUE_ARN_ENV, _LOCAL_ARN.format("banditore-inbox"))
     env = URGENT_QUEUE_ARN_ENV if lane == "urgent" else PUBLISH_QUEUE_ARN_ENV
     name = "banditore-publish-urgent" if lane == "urgent" else "banditore-publish"
     return os.environ.get(env, _LOCAL_ARN.format(name))

@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  API locale:       {stack.api_url}/health")
         print(f"  Sandbox (post):   {stack.sandbox.url}/")
         print(f"  Log delle Lambda: {args.state_dir / 'lambda.log'}")
+        _print_dev_tokens(stack)
         _print_sandboxed(stack)
         _serve(stack, poll_every=args.poll_every)
     except KeyboardInterrupt:
@@ -167,6 +168,7 @@ def _serve(stack: LocalStack, *, poll_every: float) -> None:
             stack.housekeeping()
             stack.renew_websub()
             stack.check_channels()
+            stack.check_inbox_sla()
             next_housekeeping = now + 300
         if not stack.pump_once():
             time.sleep(0.5)
@@ -183,6 +185,14 @@ def _stack_env(stack: LocalStack) -> dict[str, str]:
         "BANDITORE_MEDIA_ALLOW_PRIVATE",
     )
     return {name: os.environ[name] for name in names} | stack.resources.env()
+
+
+def _print_dev_tokens(stack: LocalStack) -> None:
+    """The staff API's dev tokens of this run (new at every start; docs in openapi/inbox.yaml)."""
+    print(f"  Inbox (staff):    {stack.api_url}/inbox/<ente>/conversations")
+    print('                    con l\'header "Authorization: Bearer <token>"; token di questa esecuzione:')
+    for scope, token in stack.dev_tokens.items():
+        print(f"    {'tutti gli enti' if scope == '*' else scope}: {token}")
 
 
 def _print_sandboxed(stack: LocalStack) -> None:

@@ -17,10 +17,12 @@ import sys
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +31,7 @@ import yaml
 from chalice.local import LambdaContext
 
 from chalicelib import secrets
+from chalicelib.inbox.auth import DEV_TOKENS_ENV
 from devtools import aws_local
 from devtools.feeds import SampleFeedServer
 from devtools.sandbox import Sandbox
@@ -37,7 +40,7 @@ from devtools.sandbox.x import sandbox_credentials
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_FEEDS_HOST = "sample.feeds.invalid"
 EVENTS = ROOT / "events"
-LANES = {"urgent": "publish_urgent", "normal": "publish"}
+LANES = {"urgent": "publish_urgent", "inbox": "process_inbound", "normal": "publish"}
 # The config field that says where a channel's platform API lives, where it is not `api_base`.
 _API_FIELD = {"mastodon": "instance", "bluesky": "service", "matrix": "homeserver"}
 # Platforms whose endpoint is the secret itself (an incoming-webhook URL): the sandbox URL to give it.
@@ -66,6 +69,8 @@ class LocalStack:
         self._log: Any = None
         self.invocations = 0
         self.api_url: str | None = None
+        # Dev tokens of the staff API, new on every start: "*" for every tenant, else by tenant.
+        self.dev_tokens: dict[str, str] = {}
 
     # -- life cycle ---------------------------------------------------------------------------
     def start(self, *, serve_api: bool = False) -> LocalStack:
@@ -158,6 +163,7 @@ class LocalStack:
         so the fakes show each channel as its own account)."""
         platform = str(channel.get("platform"))
         base = self.sandbox.base_for(platform)
+        refs = {**refs, **_inbox_secret_refs(tenant, channel)}
         # X's fake checks OAuth 1.0a signatures for real, so its four credentials must belong together.
         paired = sandbox_credentials(f"{tenant}-{channel['id']}") if platform == "x" else {}
         values = {}
@@ -212,6 +218,9 @@ class LocalStack:
     def check_channels(self) -> dict[str, Any]:
         return self.invoke("check_channels", _schedule_event())  # type: ignore[no-any-return]
 
+    def check_inbox_sla(self) -> dict[str, Any]:
+        return self.invoke("check_inbox_sla", _schedule_event())  # type: ignore[no-any-return]
+
     def pump_once(self) -> int:
         """Receive one batch per lane (urgent first), run the consumer, delete what succeeded."""
         sqs = boto3.client("sqs")
@@ -251,10 +260,19 @@ class LocalStack:
     # -- serving -----------------------------------------------------------------------------
     def _serve_api(self) -> None:
         from chalice.config import Config
-        from chalice.local import LocalDevServer
+        from chalice.local import ChaliceRequestHandler, LocalDevServer
+
+        class NoDelayHandler(ChaliceRequestHandler):
+            # The handler writes headers and body apart; with Nagle's algorithm on, the body waits
+            # for the client's delayed ACK of the headers: 40 ms more on every kept-alive request.
+            disable_nagle_algorithm = True
 
         server = LocalDevServer(
-            self.app, Config.create(project_dir=str(ROOT), chalice_stage="dev"), "127.0.0.1", self.api_port
+            self.app,
+            Config.create(project_dir=str(ROOT), chalice_stage="dev"),
+            "127.0.0.1",
+            self.api_port,
+            handler_cls=NoDelayHandler,
         )
         self._api = server
         host, port = server.server.server_address[:2]
@@ -262,6 +280,45 @@ class LocalStack:
         # Where a WebSub hub pushes alerts: this local API (reachable from this machine only).
         os.environ["BANDITORE_WEBSUB_CALLBACK_URL"] = self.api_url
         threading.Thread(target=server.server.serve_forever, name="local-api", daemon=True).start()
+        self._issue_dev_tokens()
+
+    def _issue_dev_tokens(self) -> None:
+        """One dev token for every tenant and one per tenant. The staff API accepts dev tokens only
+        where no Cognito user pool is configured, as here (chalicelib/inbox/auth.py)."""
+        from chalicelib.config.loader import current_config
+
+        tenants = [tenant.id for tenant in current_config().tenants]
+        self.dev_tokens = {"*": self.mint_dev_token("staff", tenants)}
+        self.dev_tokens |= {tenant: self.mint_dev_token(f"staff-{tenant}", [tenant]) for tenant in tenants}
+
+    def mint_dev_token(self, user: str, tenants: list[str]) -> str:
+        """A new random dev token for `user` on `tenants`, valid until the stack stops (tokens the
+        operator put in BANDITORE_DEV_TOKENS before starting stay valid too)."""
+        token = token_urlsafe(32)
+        known = json.loads(os.environ.get(DEV_TOKENS_ENV) or "{}")
+        os.environ[DEV_TOKENS_ENV] = json.dumps(known | {token: {"user": user, "tenants": tenants}})
+        return token
+
+
+# What an inbox channel's webhook needs, by platform. A sandboxed channel with `inbox: true` that names
+# none of them gets references made up (and values, like every sandbox secret), so citizens can
+# write to it at once (devtools/sandbox/citizens.py signs as its platform would).
+_INBOX_SECRETS = {"telegram": ("webhook_secret",), "facebook": ("app_secret", "verify_token")}
+
+
+def _inbox_secret_refs(tenant: str, channel: dict[str, Any]) -> dict[str, str]:
+    """Add the missing webhook secrets of a sandboxed inbox channel to its config, by field name;
+    a Telegram one also gets a discussion group, where its comments arrive."""
+    if not channel.get("inbox"):
+        return {}
+    made = {}
+    for name in _INBOX_SECRETS.get(str(channel.get("platform")), ()):
+        if not channel.get(name):
+            channel[name] = made[name] = f"ssm:/banditore-sandbox/{tenant}/{channel['id']}/{name}"
+    if channel.get("platform") == "telegram" and not channel.get("discussion_chat"):
+        group = zlib.crc32(f"{tenant}/{channel['id']}".encode())
+        channel["discussion_chat"] = f"-100{group:010d}"
+    return made
 
 
 @contextmanager

@@ -5,6 +5,7 @@ Output goes to $CDK_OUTDIR (the CDK CLI sets it) or cdk.out/. Settings, from CDK
   BANDITORE_CONFIG_FILE   the YAML configuration to deploy (default config/banditore.example.yaml);
                           it is validated here and synth fails with every problem it has
   BANDITORE_ALARM_EMAIL   an address to subscribe to the alarm topic (none by default)
+  BANDITORE_STAFF_CALLBACK_URL  where the staff web app receives sign-ins (default: a localhost URL)
 The stack deploys to eu-south-1 (Milan) in the account of the caller's credentials.
 """
 
@@ -56,6 +57,7 @@ def main() -> int:
                 STACK_NAME,
                 config_file=config_file,
                 alarm_email=setting("BANDITORE_ALARM_EMAIL"),
+                staff_callback_url=setting("BANDITORE_STAFF_CALLBACK_URL"),
                 env=cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=DEFAULT_REGION),
             )
         except ConfigError as error:

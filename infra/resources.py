@@ -64,6 +64,8 @@ class QueueSpec:
     visibility_timeout_seconds: int = VISIBILITY_TIMEOUT_SECONDS
     max_receive_count: int = MAX_RECEIVE_COUNT
     dlq_retention_seconds: int = DLQ_RETENTION_SECONDS
+    # What a message left in the DLQ is, as its alarm tells ops (Italian, like every alarm).
+    dlq_contents: str = "pubblicazioni abbandonate"
 
     @property
     def dlq_name(self) -> str:
@@ -93,6 +95,16 @@ QUEUES = (
         consumer="publish_urgent",
         url_env=settings.URGENT_QUEUE_URL_ENV,
         arn_env=settings.URGENT_QUEUE_ARN_ENV,
+    ),
+    # Citizens' messages as the inbox webhooks received them: stored before the webhook answers,
+    # processed by process_inbound; eight failed attempts (48 minutes) park an event in the DLQ.
+    QueueSpec(
+        lane="inbox",
+        name="inbox",
+        consumer="process_inbound",
+        url_env=settings.INBOX_QUEUE_URL_ENV,
+        arn_env=settings.INBOX_QUEUE_ARN_ENV,
+        dlq_contents="messaggi dei cittadini non elaborati",
     ),
 )
 

@@ -20,10 +20,12 @@ from constructs import Construct
 
 from chalicelib.alerts.websub import CALLBACK_URL_ENV as WEBSUB_CALLBACK_URL_ENV
 from chalicelib.config.loader import CONFIG_ENV
+from chalicelib.inbox.auth import USER_POOL_ARN_ENV
 from infra.constructs.config_asset import DeploymentConfig
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.queues import PublishLanes
 from infra.constructs.secrets import grant_secret_reads
+from infra.constructs.staff_auth import StaffAuth
 from infra.constructs.storage import Storage
 from infra.resources import QUEUES, runtime_environment
 
@@ -39,6 +41,7 @@ class BanditoreStack(Stack):
         *,
         config_file: Path,
         alarm_email: str | None = None,
+        staff_callback_url: str | None = None,
         env: Environment | None = None,
     ) -> None:
         super().__init__(
@@ -65,6 +68,10 @@ class BanditoreStack(Stack):
             queue_arns={name: lane.queue.queue_arn for name, lane in lanes.items()},
         )
         environment[CONFIG_ENV] = config.uri
+        # The staff API's authorizer: app.py attaches it to every /inbox route when this is set.
+        tenants = [tenant.id for tenant in config.config.tenants]
+        staff = StaffAuth(self, "StaffAuth", tenants=tenants, callback_url=staff_callback_url)
+        environment[USER_POOL_ARN_ENV] = staff.user_pool_arn
         # What `banditore dlq redrive` needs to reach the lanes of a deployed stack (see README).
         for name, value in environment.items():
             if name.endswith("_QUEUE_URL"):
@@ -101,6 +108,7 @@ class BanditoreStack(Stack):
             grant.apply_before(*functions.values())
         self._report_batch_item_failures()
         self._websub_callback()
+        StaffAuth.answer_unauthenticated_as_the_api_does(self.chalice.get_resource("RestAPI"))
 
         Monitoring(
             self,

@@ -388,7 +388,7 @@ class BlueskyAdapter:
         body = json_object(response) or {}
         name = body.get("error") if isinstance(body.get("error"), str) else None
         message = body.get("message")
-        problem = detail(": ".join(str(part) for part in (name, message) if part))
+        problem = detail(name, message)
         status = response.status_code
         if name in SESSION_ERRORS:
             return AuthError(f"{PLATFORM} refused the session ({status}): {problem}")

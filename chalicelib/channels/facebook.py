@@ -43,9 +43,6 @@ PLATFORM = "Facebook"
 DEFAULT_API_BASE = "https://graph.facebook.com"
 DEFAULT_API_VERSION = "v24.0"
 MESSAGE_LIMIT = 63_206
-# A comment's remote id is "<post id>:<comment id>": a later reply goes under the same post (Graph ids
-# are digits and underscores, never a colon).
-COMMENT_SEPARATOR = ":"
 
 
 def public_url(post_id: str) -> str:
@@ -118,7 +115,7 @@ class FacebookAdapter:
         if self.offline:
             raise refuse_offline(PLATFORM)
         if reply_to:
-            return self._comment(post.text, reply_to)
+            return self._graph.comment(post.text, reply_to, link=public_url)
         if post.image is not None:
             photo = self._photo(post.text, post.image)
             if photo is not None:
@@ -146,12 +143,6 @@ class FacebookAdapter:
         key = "post_id" if body.get("post_id") else "id"
         post_id = required_id(body, key, platform=PLATFORM, endpoint="photos")
         return PostResult(remote_id=post_id, url=public_url(post_id))
-
-    def _comment(self, text: str, reply_to: str) -> PostResult:
-        root = reply_to.split(COMMENT_SEPARATOR, 1)[0]
-        body = self._graph.post(f"{root}/comments", endpoint="comments", fields={"message": text})
-        comment_id = required_id(body, "id", platform=PLATFORM, endpoint="comments")
-        return PostResult(remote_id=f"{root}{COMMENT_SEPARATOR}{comment_id}", url=public_url(root))
 
     def check(self) -> ChannelCheck:
         """With an app token, debug_token: whether the Page token is valid and when it expires.

@@ -1,6 +1,7 @@
 """What Facebook Pages, Instagram and Threads share: Meta's Graph API. One error shape
 `{"error": {message, type, code, error_subcode, is_transient, fbtrace_id}}` classified here once, the
-usage headers that say how long a throttle lasts, and the one way this code sends a token.
+usage headers that say how long a throttle lasts, the one way this code sends a token, and replies as
+comments (Facebook, Instagram).
 
 Classification is by Graph's `code` first, not by HTTP status: Graph answers most refusals with 400,
 throttles included, and Instagram answers its own transient failures with 400 and a negative code.
@@ -13,7 +14,6 @@ here carries a URL. Graph's messages never echo a token; any that did would be m
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -28,17 +28,21 @@ from chalicelib.channels.base import (
     AuthError,
     ChannelCheck,
     PermanentError,
+    PostResult,
     PublishError,
     RateLimited,
     RetryableError,
 )
 from chalicelib.channels.transport import (
     Timeout,
+    UrlSecretFilter,
     check_with,
     detail,
     json_object,
     malformed,
+    masked,
     read_token,
+    redact_urllib3_logs,
     send,
 )
 from chalicelib.observability import logger
@@ -78,7 +82,10 @@ IMAGE_SUBCODES = frozenset({1366046})
 # rolling windows (an hour, a day): five minutes lets part of the window pass without idling long.
 DEFAULT_THROTTLE_SECONDS = 300.0
 USAGE_HEADERS = ("X-Business-Use-Case-Usage", "X-Page-Usage", "X-App-Usage")
-_TOKEN_PARAMETER = re.compile(r"((?:access|input)_token=)[^&\s\"']+")
+_TOKEN_IN_QUERY = UrlSecretFilter(re.compile(r"((?:access|input)_token=)[^&\s\"']+"), r"\1***")
+# A comment's remote id is "<post id>:<comment id>": a later reply goes under the same post (Graph ids
+# are digits and underscores, never a colon).
+COMMENT_SEPARATOR = ":"
 
 
 @dataclass(frozen=True)
@@ -139,7 +146,7 @@ def classify(
     platform: str,
     secrets: Iterable[str] = (),
 ) -> PublishError:
-    problem = _masked(detail(error.describe()), secrets)
+    problem = masked(detail(error.describe()), secrets)
     if error.code in AUTH_CODES:
         return AuthError(f"{platform} refused the token: {problem}")
     retry = _retryable(error, status, headers, platform, problem)
@@ -215,13 +222,6 @@ def _usage_entries(raw: str | None) -> list[dict[str, Any]]:
     return [entry for entry in entries if isinstance(entry, dict)]
 
 
-def _masked(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
 @dataclass(frozen=True)
 class Polling:
     """How long publish waits for a media container: a few seconds at most, as a delivery runs in a
@@ -256,7 +256,7 @@ class GraphClient:
         self._token = token
         self._session = session
         self._timeout = timeout
-        redact_tokens_in_urllib3_logs()
+        redact_urllib3_logs(_TOKEN_IN_QUERY)
 
     def token(self) -> str:
         return read_token(self._token, platform=self.platform)
@@ -305,6 +305,14 @@ class GraphClient:
                 raise malformed(self.platform, endpoint, "the answer is not a JSON object")
             raise self.error_for(response, token)
         return body
+
+    def comment(self, text: str, reply_to: str, *, link: Callable[[str], str | None]) -> PostResult:
+        """A comment under the post `reply_to` names (a post, or an earlier comment of ours, whose
+        remote id names its post first); `link` gives the post's public link."""
+        root = reply_to.split(COMMENT_SEPARATOR, 1)[0]
+        body = self.post(f"{root}/comments", endpoint="comments", fields={"message": text})
+        comment_id = required_id(body, "id", platform=self.platform, endpoint="comments")
+        return PostResult(remote_id=f"{root}{COMMENT_SEPARATOR}{comment_id}", url=link(root))
 
     def permalink(self, media_id: str) -> str | None:
         """The public link of a published post. Asked after the post exists, so a failure here must
@@ -372,22 +380,3 @@ def required_id(body: Mapping[str, Any], key: str, *, platform: str, endpoint: s
     if not isinstance(value, str) or not value:
         raise malformed(platform, endpoint, f"the answer has no {key}")
     return value
-
-
-class _TokenQueryFilter(logging.Filter):
-    """urllib3 logs request paths with their query (DEBUG) and retried URLs (WARNING)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "_token=" in message:
-            record.msg, record.args = _TOKEN_PARAMETER.sub(r"\1***", message), None
-        return True
-
-
-_URLLIB3_FILTER = _TokenQueryFilter()
-
-
-def redact_tokens_in_urllib3_logs() -> None:
-    pool_logger = logging.getLogger("urllib3.connectionpool")
-    if _URLLIB3_FILTER not in pool_logger.filters:
-        pool_logger.addFilter(_URLLIB3_FILTER)

@@ -45,8 +45,6 @@ IMAGE_TYPES = frozenset({JPEG})
 # A 9:16 portrait (a phone photo) is outside: Instagram would crop or refuse it.
 _MIN_RATIO = (4, 5)
 _MAX_RATIO = (191, 100)
-# A comment's remote id is "<media id>:<comment id>", so a later reply comments on the same media.
-COMMENT_SEPARATOR = ":"
 # What Instagram reads as a hashtag in a caption the comune wrote.
 _HASHTAG = regex.compile(r"(?<![\p{L}\p{N}_&])#[\p{L}\p{N}_]+")
 
@@ -115,7 +113,7 @@ class InstagramAdapter:
         if self.offline:
             raise refuse_offline(PLATFORM)
         if reply_to:
-            return self._comment(post.text, reply_to)
+            return self._graph.comment(post.text, reply_to, link=self._graph.permalink)
         if post.image is None:
             raise Skipped(f"{PLATFORM}: the announcement has no image", reason="no_image")
         _check_image(post.image.url)
@@ -141,14 +139,6 @@ class InstagramAdapter:
         else:
             return required_id(body, "id", platform=PLATFORM, endpoint="media")
         raise Skipped(problem, reason="image_unsuitable")
-
-    def _comment(self, text: str, reply_to: str) -> PostResult:
-        media_id = reply_to.split(COMMENT_SEPARATOR, 1)[0]
-        body = self._graph.post(f"{media_id}/comments", endpoint="comments", fields={"message": text})
-        comment_id = required_id(body, "id", platform=PLATFORM, endpoint="comments")
-        return PostResult(
-            remote_id=f"{media_id}{COMMENT_SEPARATOR}{comment_id}", url=self._graph.permalink(media_id)
-        )
 
     def check(self) -> ChannelCheck:
         """content_publishing_limit: proves the token and the publishing permission in one cheap read.

@@ -44,9 +44,9 @@ from chalicelib.channels.text import (
     PostParts,
     RenderOptions,
     post_image,
-    shorten,
     thread_texts,
     url_weighted_length,
+    within_characters,
 )
 from chalicelib.channels.transport import (
     Timeout,
@@ -296,7 +296,7 @@ class MastodonAdapter:
 
     def _upload(self, image: FetchedImage, alt: str, token: str) -> str:
         """POST /api/v2/media, then wait (bounded) for a 202's processing to end; the media id."""
-        description = shorten(alt, lambda text: len(text) <= MAX_DESCRIPTION) or alt[:MAX_DESCRIPTION]
+        description = within_characters(alt, MAX_DESCRIPTION)
         extension = image.mime_type.partition("/")[2]
         body, ready = self._media_call(
             "POST",

@@ -21,7 +21,6 @@ which carry the path, are redacted.
 from __future__ import annotations
 
 import functools
-import logging
 import re
 from collections.abc import Callable
 from http import HTTPStatus
@@ -44,12 +43,15 @@ from chalicelib.channels.text import (
 )
 from chalicelib.channels.transport import (
     Timeout,
+    UrlSecretFilter,
     check_with,
     detail,
     http_error,
     json_object,
     malformed,
+    masked,
     read_token,
+    redact_urllib3_logs,
     refuse_offline,
     require_json_object,
     send,
@@ -76,7 +78,7 @@ _PHOTO_REFUSALS = (
     "caption is too long",
 )
 _REFUSALS: dict[int, str] = {HTTPStatus.BAD_REQUEST: "bad_request", HTTPStatus.FORBIDDEN: "forbidden"}
-_TOKEN_IN_PATH = re.compile(r"/bot[^/\s]+")
+_TOKEN_IN_PATH = UrlSecretFilter(re.compile(r"/bot[^/\s]+"), "/bot***")
 
 
 def from_config(
@@ -116,7 +118,7 @@ class TelegramAdapter:
         self._api_base = api_base.rstrip("/")
         self._disable_notification = disable_notification
         self._timeout = timeout
-        _redact_tokens_in_urllib3_logs()
+        redact_urllib3_logs(_TOKEN_IN_PATH)
 
     def render(self, announcement: Announcement) -> RenderedPost:
         """A message, or a photo with a caption when there is an image and the text fits a caption:
@@ -153,7 +155,7 @@ class TelegramAdapter:
                 return _result(response, token, PHOTO_ENDPOINT)
             logger.warning(
                 "Telegram could not use the image, sending the text alone",
-                extra={"chat": self.chat, "problem": problem.replace(token, "***")},
+                extra={"chat": self.chat, "problem": masked(problem, (token,))},
             )
         return _result(self._call(token, ENDPOINT, self._payload(post, reply_to)), token, ENDPOINT)
 
@@ -246,8 +248,7 @@ def _result(response: requests.Response, token: str, endpoint: str) -> PostResul
 
 
 def _error_for(status: int, body: dict[str, Any], token: str) -> PublishError:
-    # Telegram's descriptions never echo the token; replacing it anyway costs nothing.
-    problem = detail(body.get("description")).replace(token, "***")
+    problem = masked(detail(body.get("description")), (token,))
     parameters = body.get("parameters")
     parameters = parameters if isinstance(parameters, dict) else {}
     new_chat = parameters.get("migrate_to_chat_id")
@@ -272,22 +273,3 @@ def _post_result(body: dict[str, Any], endpoint: str) -> PostResult:
     username = chat.get("username")
     url = f"https://t.me/{username}/{message_id}" if isinstance(username, str) and username else None
     return PostResult(remote_id=f"{chat['id']}:{message_id}", url=url)
-
-
-class _TokenPathFilter(logging.Filter):
-    """urllib3 logs request paths (DEBUG) and retried URLs (WARNING); the bot token is in the path."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "/bot" in message:
-            record.msg, record.args = _TOKEN_IN_PATH.sub("/bot***", message), None
-        return True
-
-
-_URLLIB3_FILTER = _TokenPathFilter()
-
-
-def _redact_tokens_in_urllib3_logs() -> None:
-    pool_logger = logging.getLogger("urllib3.connectionpool")
-    if _URLLIB3_FILTER not in pool_logger.filters:
-        pool_logger.addFilter(_URLLIB3_FILTER)

@@ -1,5 +1,6 @@
 """Text shaping shared by every renderer: counting (graphemes, UTF-16, URL weight), URLs, hashtags,
-Telegram HTML escaping, and fitting a post under a platform limit without ever cutting its link."""
+HTML escaping (Telegram, Matrix), and fitting a post under a platform limit without ever cutting its
+link."""
 
 from __future__ import annotations
 
@@ -69,7 +70,8 @@ def url_weighted_length(text: str, *, url_weight: int) -> int:
 
 
 def escape_html(text: str) -> str:
-    """Escape the three characters Telegram's HTML mode requires (& < >), and nothing else."""
+    """Escape the three characters Telegram's HTML mode requires (& < >), and nothing else (text
+    between tags, as Matrix's formatted_body takes it too)."""
     return html.escape(text, quote=False)
 
 
@@ -242,6 +244,12 @@ def shorten(text: str, fits: Fits) -> str | None:
     if best:
         return best
     return "" if fits("") else None
+
+
+def within_characters(text: str, limit: int) -> str:
+    """`text` within `limit` characters (code points, as a platform counts a plain field such as an alt
+    text), cut after a word; cut hard when not even the first word fits."""
+    return shorten(text, lambda candidate: len(candidate) <= limit) or text[:limit]
 
 
 def _cut_after_word(text: str, end: int) -> str:

@@ -1,9 +1,12 @@
 """The HTTP exchange shared by the adapters: transport failures, unreadable answers and secrets become
-classified errors whose messages name the platform and endpoint only, never a URL (it can hold a token)."""
+classified errors whose messages name the platform and endpoint only, never a URL (it can hold a token),
+and urllib3's log lines, which print URLs, are redacted where a platform puts a secret in one."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -82,9 +85,20 @@ def malformed(platform: str, endpoint: str, problem: str) -> RetryableError:
     return RetryableError(f"{platform} {endpoint}: {problem}", reason="malformed_response")
 
 
-def detail(text: object) -> str:
-    """A platform's own error text, shortened for messages and records."""
-    return str(text)[:MAX_DETAIL] if text else "no detail"
+def detail(*parts: object) -> str:
+    """A platform's own error text (its parts that are present, such as a code and a message, joined
+    with ": "), shortened for messages and records."""
+    text = ": ".join(str(part) for part in parts if part)
+    return text[:MAX_DETAIL] if text else "no detail"
+
+
+def masked(text: str, secrets: Iterable[str]) -> str:
+    """`text` with each secret in it replaced by ***: platforms' messages are not known to echo a
+    token, and masking one anyway costs nothing."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 def http_error(
@@ -121,3 +135,26 @@ def check_with(
         return ChannelCheck(healthy=True, reason="ok")
     error = error_for(response)
     return ChannelCheck(healthy=False, reason=error.reason, detail=str(error))
+
+
+class UrlSecretFilter(logging.Filter):
+    """Masks what `pattern` matches in a log record's message, as `replacement` says (a bot token in
+    the path, a webhook's secret path, an access_token in the query)."""
+
+    def __init__(self, pattern: re.Pattern[str], replacement: str) -> None:
+        super().__init__()
+        self._pattern = pattern
+        self._replacement = replacement
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self._pattern.sub(self._replacement, message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def redact_urllib3_logs(secret_filter: UrlSecretFilter) -> None:
+    """urllib3 logs request paths with their query (DEBUG) and retried URLs (WARNING): the filter
+    masks a secret in them before any handler sees the record. Added once, however many adapters ask."""
+    logging.getLogger("urllib3.connectionpool").addFilter(secret_filter)

@@ -284,7 +284,7 @@ def _problem(body: dict[str, Any]) -> str:
     errors = body.get("errors")
     first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
     message = first.get("message")
-    return detail(": ".join(str(part) for part in (summary, message) if part))
+    return detail(summary, message)
 
 
 def _refusal(status: int, body: dict[str, Any], problem: str) -> str:

@@ -270,6 +270,20 @@ def set_tags(
     )[0]
 
 
+def apply_changes(
+    tenant: str,
+    conversation_id: str,
+    change: Callable[[Conversation], Conversation],
+    *,
+    hours: OfficeHours,
+    expected_version: int | None = None,
+) -> Conversation:
+    """Several staff changes as one write under one version (lifecycle.with_status, with_assignee,
+    with_tags composed by the caller, which checked their values as the functions above do): a
+    request changing status and tags together never half-applies."""
+    return _change(tenant, conversation_id, change, hours, expected_version)[0]
+
+
 def mark_sla_breached(tenant: str, conversation_id: str, *, now: datetime) -> bool:
     """Mark a conversation still waiting for its first response as over its SLA. True only for the
     caller that marked it: the breach is counted once, whoever else checks at the same time."""

@@ -25,6 +25,8 @@ Citizens' inbox (chalicelib/inbox; personal rows carry expires_at = last activit
   messages of a conv.    query    pk=T#{tenant}#CONV#{conversation}  sk begins_with MSG# ({iso}#{id})
   message by id          get      pk=T#{tenant}#CONV#{conversation}  sk=ID#{message}  (conditional
                                    put = each message recorded once; holds the MSG# key)
+  staff reply delivery   get/put  pk=T#{tenant}#CONV#{conversation}  sk=REPLY#{message}  (its state:
+                                   queued, sent, failed; erased with the conversation's messages)
   inbox list page        query    pk=T#{tenant}#INBOX#{list}  sk={1 urgent|0}#{last activity iso}#{conv}
                                    lists: status={s}, status={s}#channel={c}, status={s}#assignee={u},
                                    status={s}#tag={t}; newest first, urgent before all (one Query a page)
@@ -117,6 +119,10 @@ def message_sk(at_iso: str, message_id: str) -> str:
 
 def message_id_sk(message_id: str) -> str:
     return f"ID#{message_id}"
+
+
+def reply_sk(message_id: str) -> str:
+    return f"REPLY#{message_id}"
 
 
 def inbox_list_pk(tenant: str, list_name: str) -> str:

@@ -11,7 +11,7 @@ from devtools.sandbox.server import Sandbox
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        description="Telegram e Mastodon finti su 127.0.0.1, per provare Banditore."
+        description="Le piattaforme social finte su 127.0.0.1, per provare Banditore."
     )
     parser.add_argument("--port", type=int, default=8025, help="porta (0: una libera)")
     parser.add_argument(
@@ -23,8 +23,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with Sandbox(port=args.port, enforce_rate_limits=args.real_limits, latency=args.latency) as sandbox:
         print(f"Sandbox in ascolto su {sandbox.url}/ (Ctrl-C per fermarla)")
-        print(f"  api_base dei canali Telegram: {sandbox.telegram_api_base}")
-        print(f"  instance dei canali Mastodon: {sandbox.mastodon_instance}")
+        for platform, fake in sandbox.fakes.items():
+            # The config field to point at the fake (api_base, instance, service, homeserver; for
+            # Slack and Discord the webhook URL itself, under this base).
+            print(f"  {fake.title:<10} {sandbox.base_for(platform)}")
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

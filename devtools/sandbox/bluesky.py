@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import regex
-
+from devtools.sandbox.counting import graphemes
 from devtools.sandbox.fakes import Answer, BaseUrl
 from devtools.sandbox.faults import Fault
 from devtools.sandbox.state import Post, SandboxState
@@ -47,14 +46,8 @@ SESSION_LIMITS = ((30, 300.0), (300, 86_400.0))
 WRITE_POINTS, WRITE_WINDOW, CREATE_COST = 5000, 3600.0, 3
 _TID = re.compile(r"[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}")
 _NSID = re.compile(r"/xrpc/([A-Za-z0-9.-]+)")
-_BEARER = re.compile(r"Bearer\s+(\S+)")
-_GRAPHEME = regex.compile(r"\X")
 _SHOWN_PREFIX = re.compile(r"^https?://(www\.)?", re.IGNORECASE)
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
-
-
-def graphemes(text: str) -> int:
-    return len(_GRAPHEME.findall(text))
 
 
 def error(status: int, name: str, message: str, headers: dict[str, str] | None = None) -> Reply:
@@ -230,7 +223,7 @@ class BlueskyFake:
             return json_reply(200, self._new_session(_account(identifier), password))
 
     def refresh_session(self, request: Request) -> Reply:
-        token = _bearer(request)
+        token = request.bearer_token()
         with self._lock:
             grant = self._refresh.pop(token, None) if token else None  # rotated: usable once
             if grant is None and token in self._access:
@@ -257,7 +250,7 @@ class BlueskyFake:
         return json_reply(200, {"blob": blob})
 
     def get_record(self, request: Request) -> Reply:
-        repo, collection, rkey = (_first(request.query.get(name)) for name in ("repo", "collection", "rkey"))
+        repo, collection, rkey = (request.query_value(name) for name in ("repo", "collection", "rkey"))
         if not repo or not collection or not rkey:
             raise _invalid("Params must have the properties repo, collection and rkey")
         did = repo if repo.startswith("did:") else _account(repo).did
@@ -382,7 +375,7 @@ class BlueskyFake:
         }
 
     def _authorized(self, request: Request) -> _Account:
-        token = _bearer(request)
+        token = request.bearer_token()
         if token is None:
             raise _Refused(401, "AuthMissing", "Authentication Required")
         with self._lock:
@@ -529,12 +522,3 @@ def _strong_refs(reply: Any) -> tuple[dict[str, str], dict[str, str]] | None:
         if isinstance(ref, dict) and isinstance(ref.get("uri"), str) and isinstance(ref.get("cid"), str)
     ]
     return (strong[0], strong[1]) if len(strong) == len(refs) else None
-
-
-def _bearer(request: Request) -> str | None:
-    match = _BEARER.fullmatch((request.header("Authorization") or "").strip())
-    return match.group(1) if match else None
-
-
-def _first(values: list[str] | None) -> str | None:
-    return values[0] if values else None

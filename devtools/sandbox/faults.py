@@ -15,9 +15,11 @@ KINDS = (
     "forbidden",  # 403 (Telegram: bot not a member of the chat)
     "malformed",  # 200 with a body that is not JSON
     "hang_after_commit",  # record the post, then answer only after `delay` seconds
-    "blocked",  # Meta: error 368, temporarily blocked for policy reasons (other fakes may not know it)
-    "duplicate",  # Meta: error 506, duplicate status message (other fakes may not know it)
+    "blocked",  # Meta: error 368, temporarily blocked for policy reasons (refused for fakes without it)
+    "duplicate",  # Meta: error 506, duplicate status message (refused for fakes without it)
 )
+# Kinds the server plays out itself (the platform acts, then its answer is late): no fake builds them.
+SERVER_KINDS = frozenset({"hang_after_commit"})
 
 
 class FaultError(ValueError):

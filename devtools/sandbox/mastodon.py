@@ -18,8 +18,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
 
-import regex
-
+from devtools.sandbox.counting import graphemes
 from devtools.sandbox.fakes import Answer, BaseUrl
 from devtools.sandbox.faults import Fault
 from devtools.sandbox.state import Post, SandboxState
@@ -54,10 +53,8 @@ _MAGIC = (
     (b"GIF87a", "image/gif"),
     (b"GIF89a", "image/gif"),
 )
-_BEARER = re.compile(r"Bearer\s+(\S+)")
 _URL = re.compile(r'https?://[^\s\x00-\x1f\x7f-\x9f<>"]+', re.IGNORECASE)
 _HOST_WITH_DOT = re.compile(r"https?://[^/?#.]+(\.[^/?#.]+)+([/?#]|$)", re.IGNORECASE)
-_GRAPHEME = regex.compile(r"\X")
 
 
 def status_length(text: str, url_weight: int) -> int:
@@ -69,7 +66,7 @@ def status_length(text: str, url_weight: int) -> int:
             return match.group()
         return "x" * url_weight + match.group()[len(url) :]
 
-    return len(_GRAPHEME.findall(_URL.sub(placeholder, text)))
+    return graphemes(_URL.sub(placeholder, text))
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> Reply:
@@ -224,14 +221,14 @@ class MastodonFake:
         )
 
     def verify_credentials(self, request: Request) -> Reply:
-        token = _bearer(request)
+        token = request.bearer_token()
         if token is None or self._state.is_revoked("mastodon", token):
             return error(401, "The access token is invalid")
         account = _account(token)
         return json_reply(200, {"id": "1", "username": account, "acct": account})
 
     def post_status(self, request: Request) -> Reply:
-        token = _bearer(request)
+        token = request.bearer_token()
         if token is None or self._state.is_revoked("mastodon", token):
             return error(
                 401, "The access token is invalid" if token is None else "The access token was revoked"
@@ -344,7 +341,7 @@ class MastodonFake:
         }
 
     def upload_media(self, request: Request) -> Reply:
-        token = _bearer(request)
+        token = request.bearer_token()
         if token is None or self._state.is_revoked("mastodon", token):
             return error(401, "The access token is invalid")
         form = multipart_form(request)
@@ -379,7 +376,7 @@ class MastodonFake:
 
     def media_status(self, request: Request, media_id: str) -> Reply:
         """GET /api/v1/media/:id: 206 while processing, then 200 with the url."""
-        token = _bearer(request)
+        token = request.bearer_token()
         if token is None or self._state.is_revoked("mastodon", token):
             return error(401, "The access token is invalid")
         with self._lock:
@@ -439,11 +436,6 @@ def _media_json(media: _Media) -> dict[str, Any]:
         "description": media.description,
         "meta": {},
     }
-
-
-def _bearer(request: Request) -> str | None:
-    match = _BEARER.fullmatch((request.header("Authorization") or "").strip())
-    return match.group(1) if match else None
 
 
 def _account(token: str) -> str:

@@ -41,6 +41,7 @@ from typing import Any
 
 import regex
 
+from devtools.sandbox.counting import grapheme_clusters, utf16_units
 from devtools.sandbox.fakes import Answer, BaseUrl
 from devtools.sandbox.faults import Fault
 from devtools.sandbox.state import Post, SandboxState
@@ -56,7 +57,6 @@ EXPIRING_PREFIX = "expiring-"
 EXPIRING_IN = timedelta(days=5)
 DATA_ACCESS_FOR = timedelta(days=90)
 HASHTAG = regex.compile(r"(?<![\p{L}\p{N}_&])#[\p{L}\p{N}_]+")
-_CLUSTER = regex.compile(r"\X")
 _EMOJI_CODE_POINT = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}")
 _EMOJI_MARKS = {"\ufe0f", "\u20e3"}  # emoji presentation selector, combining keycap
 
@@ -66,14 +66,10 @@ def threads_units(text: str) -> int:
     bytes"), read strictly: a grapheme holding an emoji code point or mark counts its UTF-8 bytes,
     any other its UTF-16 code units."""
     total = 0
-    for cluster in _CLUSTER.findall(text):
+    for cluster in grapheme_clusters(text):
         emoji = any(_EMOJI_CODE_POINT.match(char) or char in _EMOJI_MARKS for char in cluster)
-        total += len(cluster.encode("utf-8")) if emoji else len(cluster.encode("utf-16-le")) // 2
+        total += len(cluster.encode("utf-8")) if emoji else utf16_units(cluster)
     return total
-
-
-def utf16_units(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
 
 
 def graph_error(

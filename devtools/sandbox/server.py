@@ -10,17 +10,18 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from devtools.sandbox.fakes import Answer, PlatformFake, build_fakes
-from devtools.sandbox.faults import Fault, FaultError
+from devtools.sandbox.faults import SERVER_KINDS, Fault, FaultError
 from devtools.sandbox.mastodon import MastodonFake
 from devtools.sandbox.page import render_page
 from devtools.sandbox.state import SandboxState
 from devtools.sandbox.wire import Reply, Request, html_reply, json_reply
 
 _PLATFORM_PATH = re.compile(r"/([a-z]+)(/.*)?")
+FakeT = TypeVar("FakeT")
 
 
 class Sandbox:
@@ -99,9 +100,13 @@ class Sandbox:
 
     @property
     def mastodon(self) -> MastodonFake:
-        fake = self.fakes["mastodon"]
-        if not isinstance(fake, MastodonFake):
-            raise TypeError("the mastodon fake is not a MastodonFake")
+        return self.fake("mastodon", MastodonFake)
+
+    def fake(self, platform: str, kind: type[FakeT]) -> FakeT:
+        """The platform's fake as its own class, for the settings and records a test reaches into."""
+        fake = self.fakes[platform]
+        if not isinstance(fake, kind):
+            raise TypeError(f"the {platform} fake is not a {kind.__name__}")
         return fake
 
     # -- control --------------------------------------------------------------------------------
@@ -115,6 +120,14 @@ class Sandbox:
         if fake is None:
             raise FaultError(f"platform must be one of {', '.join(self.fakes)}")
         fault.endpoint = fault.endpoint or fake.posting_endpoint
+        if fault.kind in SERVER_KINDS:
+            return fault
+        try:
+            # Building the answer is pure: a kind this platform has no shape for is refused now,
+            # not with a crash when the fault strikes.
+            fake.fault_reply(fault)
+        except KeyError:
+            raise FaultError(f"{fake.title} has no fault of kind {fault.kind!r}") from None
         return fault
 
     def clear_faults(self) -> None:
@@ -182,7 +195,7 @@ class Sandbox:
         if fault is None:
             return answer()
         self.state.count_fault(fault)
-        if fault.kind != "hang_after_commit":
+        if fault.kind not in SERVER_KINDS:
             return fault_reply(fault)
         reply = answer()  # the platform acts, then its answer is late: the client may die meanwhile
         reply.delay = fault.delay
@@ -190,7 +203,7 @@ class Sandbox:
 
     def _control(self, request: Request) -> Reply:
         routes: dict[tuple[str, str], Callable[[], Reply]] = {
-            ("GET", "posts"): lambda: json_reply(200, self.posts(_first(request.query.get("platform")))),
+            ("GET", "posts"): lambda: json_reply(200, self.posts(request.query_value("platform"))),
             ("GET", "stats"): lambda: json_reply(200, self.stats()),
             ("GET", "faults"): lambda: json_reply(200, self.state.faults.to_json()),
             ("POST", "faults"): lambda: self._add_faults(request),
@@ -227,10 +240,6 @@ class Sandbox:
     def _done(action: Callable[[], None]) -> Reply:
         action()
         return json_reply(200, {"ok": True})
-
-
-def _first(values: list[str] | None) -> str | None:
-    return values[0] if values else None
 
 
 class _Server(ThreadingHTTPServer):

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from devtools.sandbox.counting import utf16_units
 from devtools.sandbox.fakes import Answer, BaseUrl
 from devtools.sandbox.faults import Fault
 from devtools.sandbox.state import Post, SandboxState
@@ -85,10 +86,6 @@ def _read_tag(markup: str, position: int, open_tags: list[str]) -> int:
 
 def _offset(text: str, index: int) -> int:
     return len(text[:index].encode("utf-8"))
-
-
-def utf16_units(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
 
 
 def error(status: int, description: str, **parameters: Any) -> Reply:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
+
+_BEARER = re.compile(r"Bearer\s+(\S+)")
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,16 @@ class Request:
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
+
+    def bearer_token(self) -> str | None:
+        """The token of an `Authorization: Bearer ...` header; None without one."""
+        match = _BEARER.fullmatch((self.header("Authorization") or "").strip())
+        return match.group(1) if match else None
+
+    def query_value(self, name: str) -> str | None:
+        """The first value of a query parameter; None when the query does not name it."""
+        values = self.query.get(name)
+        return values[0] if values else None
 
     def payload(self) -> dict[str, Any] | None:
         """The body as a JSON object or as form fields (both APIs take both); None if it is neither."""

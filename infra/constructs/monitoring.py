@@ -93,7 +93,7 @@ class Monitoring(Construct):
             self._alarm(
                 f"{to_cfn_resource_name(lane.spec.dlq_name)}Depth",
                 dlq_depth(lane),
-                f"Messaggi nella DLQ {lane.spec.dlq_name}: pubblicazioni abbandonate dopo "
+                f"Messaggi nella DLQ {lane.spec.dlq_name}: {lane.spec.dlq_contents} dopo "
                 f"{lane.spec.max_receive_count} tentativi, da esaminare e rimandare (redrive).",
             )
         # PublishFailures counts permanent failures only (retries are PublishRetries): each one is
@@ -121,6 +121,22 @@ class Monitoring(Construct):
             "('banditore channels' dice quale).",
             threshold=TOKEN_WARNING_DAYS,
             comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        )
+        # A citizen reporting a danger (danger words or a location) must reach a person in minutes,
+        # whatever the office hours: one report is enough.
+        self._alarm(
+            "DangerReports",
+            service_metric(obs.DANGER_REPORTS),
+            "Un cittadino ha segnalato un pericolo (parole di pericolo o una posizione): la "
+            "conversazione è in cima alla casella, urgente. Leggerla subito.",
+        )
+        # The SLA check (every 5 minutes) counts each conversation once, when it goes past the
+        # tenant's first-response target in office time: one is a citizen waiting too long.
+        self._alarm(
+            "SlaBreaches",
+            service_metric(obs.SLA_BREACHES),
+            "Una o più conversazioni hanno superato il tempo di prima risposta dell'ente (in orario "
+            "d'ufficio) senza una risposta dello staff.",
         )
         self._dashboard(functions, lanes)
 
@@ -179,6 +195,24 @@ class Monitoring(Construct):
             _graph(
                 "Errori delle funzioni",
                 *(lambda_errors(name).with_(label=label) for label, name in functions.items()),
+            ),
+        )
+        dashboard.add_widgets(
+            _graph(
+                "Casella dei cittadini: tempi di prima risposta",
+                service_metric(obs.SLA_BREACHES).with_(label="Nuove conversazioni oltre l'obiettivo"),
+                service_metric(obs.CONVERSATIONS_OVER_SLA, statistic="Maximum").with_(
+                    label="Conversazioni in attesa oltre l'obiettivo"
+                ),
+            ),
+        )
+        dashboard.add_widgets(
+            _graph(
+                "Casella dei cittadini: messaggi in arrivo",
+                service_metric(obs.INBOUND_MESSAGES).with_(label="Messaggi registrati"),
+                service_metric(obs.DANGER_REPORTS).with_(label="Segnalazioni di pericolo"),
+                service_metric(obs.AUTOMATIC_ANSWERS).with_(label="Risposte automatiche"),
+                service_metric(obs.WEBHOOKS_REFUSED).with_(label="Chiamate dei webhook rifiutate"),
             ),
         )
 

@@ -342,6 +342,8 @@ def test_emf_alarms_watch_exactly_what_powertools_emits(template: Template) -> N
         obs.FEED_STALE,
         obs.UNHEALTHY_CHANNELS,
         obs.TOKEN_DAYS_LEFT,
+        obs.DANGER_REPORTS,
+        obs.SLA_BREACHES,  # details in test_staff_auth.py
     }
     for alarm in emf:
         assert alarm["Dimensions"] == [{"Name": "service", "Value": obs.SERVICE}]
@@ -351,6 +353,9 @@ def test_emf_alarms_watch_exactly_what_powertools_emits(template: Template) -> N
             assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     (failures,) = (a for a in emf if a["MetricName"] == obs.PUBLISH_FAILURES)
     assert (failures["Statistic"], failures["Period"], failures["EvaluationPeriods"]) == ("Sum", 300, 1)
+    # One citizen's danger report within five minutes is enough to page someone.
+    (danger,) = (a for a in emf if a["MetricName"] == obs.DANGER_REPORTS)
+    assert (danger["Statistic"], danger["Period"], danger["EvaluationPeriods"]) == ("Sum", 300, 1)
     # A token alarms a week before it expires; the check reports the soonest expiry as a minimum.
     (expiring,) = (a for a in emf if a["MetricName"] == obs.TOKEN_DAYS_LEFT)
     assert (expiring["Statistic"], expiring["Threshold"], expiring["ComparisonOperator"]) == (

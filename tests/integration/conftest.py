@@ -15,6 +15,8 @@ from chalicelib.http import new_session
 from chalicelib.secrets import SECRETS_FILE_ENV
 from devtools import aws_local
 from devtools.sandbox import Sandbox
+from tests.feedserver import FeedServer
+from tests.integration.channel_support import AdapterFactory, adapter_factory, image_server, with_image
 
 
 @pytest.fixture
@@ -65,6 +67,36 @@ def announcement() -> Announcement:
         link="https://www.comune.example.it/notizie/lavori-via-roma?utm_source=social&canale=1",
         categories=("Lavori pubblici", "Viabilità"),
     )
+
+
+@pytest.fixture
+def images(monkeypatch: pytest.MonkeyPatch) -> Iterator[FeedServer]:
+    """channel_support.IMAGES on a loopback host the adapters may fetch from."""
+    with image_server(monkeypatch) as server:
+        yield server
+
+
+@pytest.fixture
+def make_adapter(
+    platform: str, sandbox: Sandbox, session: requests.Session, fast_timeout: tuple[float, float]
+) -> AdapterFactory:
+    """An adapter of the test's `platform` (a fixture or parameter of its module), aimed at its
+    sandbox fake or at the base address given."""
+    return adapter_factory(platform, sandbox, session, fast_timeout)
+
+
+@pytest.fixture
+def post_announcement(
+    platform: str, announcement: Announcement, request: pytest.FixtureRequest
+) -> Announcement:
+    """The announcement as the tests of every platform post it: with a usable image on Instagram, which
+    takes no post without one, and on Threads, whose image container is the longer path; without one
+    elsewhere, so that Facebook's posting endpoint is the feed (a photo goes to /photos, see
+    test_facebook_contract) and no other platform has an image step (see test_faults_at_the_image_step)."""
+    if platform not in ("instagram", "threads"):
+        return announcement
+    images: FeedServer = request.getfixturevalue("images")
+    return with_image(announcement, images.url("/square.jpg"), alt="Via Roma chiusa")
 
 
 @pytest.fixture

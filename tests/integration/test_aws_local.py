@@ -145,9 +145,11 @@ def test_env_maps_the_runtime_variables_to_these_resources(local: aws_local.Loca
         settings.PUBLISH_QUEUE_ARN_ENV: local.queue_arns["normal"],
         settings.URGENT_QUEUE_URL_ENV: local.queue_urls["urgent"],
         settings.URGENT_QUEUE_ARN_ENV: local.queue_arns["urgent"],
+        settings.INBOX_QUEUE_URL_ENV: local.queue_urls["inbox"],
+        settings.INBOX_QUEUE_ARN_ENV: local.queue_arns["inbox"],
     }
     # The lanes the publisher and settings.queue_arn() know are the lanes created.
-    assert set(local.queue_urls) == {"normal", "urgent"}
+    assert set(local.queue_urls) == {"normal", "urgent", "inbox"}
 
 
 def test_moto_logs_no_line_per_request(

@@ -1,17 +1,14 @@
 """The Bluesky adapter over real HTTP against the sandbox's Bluesky fake (a PDS): sessions created once
 and renewed, facets on the right bytes, link cards and images, threads and replies, exactly-once
-through client-chosen record keys, and each error family in XRPC's shape."""
+through client-chosen record keys, and what XRPC's errors mean here beyond the families every adapter
+maps alike (test_channel_errors)."""
 
 from __future__ import annotations
 
 import logging
-import struct
-import threading
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -28,81 +25,24 @@ from chalicelib.channels.base import (
     RetryableError,
 )
 from chalicelib.channels.bluesky import BlueskyAdapter
-from chalicelib.channels.media import ALLOW_PRIVATE_ENV
 from chalicelib.channels.registry import adapter_for
 from chalicelib.config.models import BlueskyChannel
 from chalicelib.observability import SERVICE
 from devtools.sandbox import Sandbox
 from devtools.sandbox.bluesky import BlueskyFake
+from tests.feedserver import FeedServer
+from tests.integration.channel_support import BLUESKY_HANDLE, BLUESKY_PASSWORD, IMAGES
+from tests.sample_images import png
 
-HANDLE = "comune-prova.bsky.social"
-PASSWORD = "abcd-efgh-ijkl-mnop"
 PASSWORD_ENV = "BANDITORE_TEST_BLUESKY_APP_PASSWORD"
 KEY = "banditore-comune-prova-20261122T081500abcd1234-bluesky"
 LINK_FACET = "app.bsky.richtext.facet#link"
 TAG_FACET = "app.bsky.richtext.facet#tag"
 
 
-def _png(width: int, height: int) -> bytes:
-    """A real (tiny, grey) PNG: the fetcher sniffs the bytes and reads the size from IHDR."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-
-
-class ImageServer:
-    """Images on loopback, as a comune's site serves them (the fetcher may reach 127.0.0.1 only with
-    the local-stack switch on)."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {"/foto.png": _png(40, 30)}
-        files = self.files
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = files.get(self.path)
-                self.send_response(200 if body is not None else 404)
-                self.send_header("Content-Length", str(len(body or b"")))
-                self.end_headers()
-                self.wfile.write(body or b"")
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def url(self, path: str) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}{path}"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-@pytest.fixture
-def images(monkeypatch: pytest.MonkeyPatch) -> Iterator[ImageServer]:
-    monkeypatch.setenv(ALLOW_PRIVATE_ENV, "1")
-    server = ImageServer()
-    yield server
-    server.close()
-
-
 @pytest.fixture
 def fake(sandbox: Sandbox) -> BlueskyFake:
-    found = sandbox.fakes["bluesky"]
-    assert isinstance(found, BlueskyFake)
-    return found
+    return sandbox.fake("bluesky", BlueskyFake)
 
 
 @pytest.fixture
@@ -120,8 +60,8 @@ def make_adapter(
 ) -> AdapterFactory:
     def make(**overrides: Any) -> BlueskyAdapter:
         options: dict[str, Any] = {
-            "identifier": HANDLE,
-            "password": lambda: PASSWORD,
+            "identifier": BLUESKY_HANDLE,
+            "password": lambda: BLUESKY_PASSWORD,
             "session": session,
             "service": sandbox.base_for("bluesky"),
             "timeout": fast_timeout,
@@ -164,11 +104,11 @@ def test_publish_through_the_registry_posts_the_record_with_exact_facets(
     fake: BlueskyFake,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    monkeypatch.setenv(PASSWORD_ENV, BLUESKY_PASSWORD)
     channel = BlueskyChannel(
         id="bluesky",
         platform="bluesky",
-        handle=HANDLE,
+        handle=BLUESKY_HANDLE,
         app_password=f"env:{PASSWORD_ENV}",
         service=sandbox.base_for("bluesky"),
     )
@@ -179,7 +119,7 @@ def test_publish_through_the_registry_posts_the_record_with_exact_facets(
     [post] = sandbox.posts("bluesky")
     rkey = record_key(KEY, 0)
     assert post["id"] == rkey
-    assert result.url == f"https://bsky.app/profile/{HANDLE}/post/{rkey}"
+    assert result.url == f"https://bsky.app/profile/{BLUESKY_HANDLE}/post/{rkey}"
     assert PostRef.decode(result.remote_id).cid == post["options"]["cid"]
     record = _record(fake, result)
     text = (
@@ -230,19 +170,19 @@ def test_link_card_takes_the_image_as_thumbnail(
     announcement: Announcement,
     fake: BlueskyFake,
     sandbox: Sandbox,
-    images: ImageServer,
+    images: FeedServer,
 ) -> None:
     with_image = replace(announcement, image=Image(url=images.url("/foto.png"), alt="Cantiere in via Roma"))
     record = _record(fake, _publish(adapter, with_image))
     thumb = record["embed"]["external"]["thumb"]
     assert thumb["$type"] == "blob"
     assert thumb["mimeType"] == "image/png"
-    assert thumb["size"] == len(images.files["/foto.png"])
+    assert thumb["size"] == len(IMAGES["/foto.png"])
     assert sandbox.stats()["requests"]["bluesky"]["uploadBlob"] == 1
 
 
 def test_without_a_link_the_image_goes_with_its_alt_text(
-    adapter: BlueskyAdapter, announcement: Announcement, fake: BlueskyFake, images: ImageServer
+    adapter: BlueskyAdapter, announcement: Announcement, fake: BlueskyFake, images: FeedServer
 ) -> None:
     image_only = replace(announcement, link=None, image=Image(url=images.url("/foto.png"), alt="Cantiere"))
     record = _record(fake, _publish(adapter, image_only))
@@ -255,9 +195,9 @@ def test_without_a_link_the_image_goes_with_its_alt_text(
 
 @pytest.mark.parametrize("problem", ["missing", "too_large"])
 def test_an_unusable_image_never_stops_the_post(
-    adapter: BlueskyAdapter, announcement: Announcement, fake: BlueskyFake, images: ImageServer, problem: str
+    adapter: BlueskyAdapter, announcement: Announcement, fake: BlueskyFake, images: FeedServer, problem: str
 ) -> None:
-    images.files["/grande.png"] = _png(1200, 1000) + b"\x00" * 1_000_000
+    images.routes["/grande.png"] = (200, {"Content-Type": "image/png"}, png(1200, 1000) + b"\x00" * 1_000_000)
     path = "/manca.png" if problem == "missing" else "/grande.png"
     record = _record(fake, _publish(adapter, replace(announcement, image=Image(url=images.url(path)))))
     assert "thumb" not in record["embed"]["external"]
@@ -268,7 +208,7 @@ def test_image_refused_by_the_pds_never_stops_the_post(
     announcement: Announcement,
     fake: BlueskyFake,
     sandbox: Sandbox,
-    images: ImageServer,
+    images: FeedServer,
 ) -> None:
     sandbox.inject("bluesky", "server_error", endpoint="uploadBlob")
     image_only = replace(announcement, link=None, image=Image(url=images.url("/foto.png"), alt="Cantiere"))
@@ -320,7 +260,7 @@ def test_one_session_serves_many_publishes_and_adapters(
             pool.map(lambda n: _publish(adapters[n % 4], announcement, f"delivery-{n}"), range(16))
         )
     assert len({result.remote_id for result in results}) == 16
-    assert fake.sessions_created(HANDLE) == 1
+    assert fake.sessions_created(BLUESKY_HANDLE) == 1
     assert sandbox.stats()["requests"]["bluesky"]["createSession"] == 1
 
 
@@ -343,7 +283,7 @@ def test_dead_refresh_token_means_one_new_session(
     fake.expire_access_tokens()
     sandbox.inject("bluesky", "expired_token", endpoint="refreshSession")
     _publish(adapter, announcement, "delivery-2")
-    assert fake.sessions_created(HANDLE) == 2
+    assert fake.sessions_created(BLUESKY_HANDLE) == 2
     assert len(sandbox.posts("bluesky")) == 2
 
 
@@ -353,11 +293,11 @@ def test_wrong_or_revoked_app_password_is_an_auth_error(
     sandbox: Sandbox,
     assert_secret_absent: Callable[[BaseException, str], None],
 ) -> None:
-    sandbox.revoke_token("bluesky", PASSWORD)
+    sandbox.revoke_token("bluesky", BLUESKY_PASSWORD)
     with pytest.raises(AuthError) as caught:
         _publish(adapter, announcement)
     assert "Invalid identifier or password" in str(caught.value)
-    assert_secret_absent(caught.value, PASSWORD)
+    assert_secret_absent(caught.value, BLUESKY_PASSWORD)
     assert sandbox.posts() == []
 
 
@@ -365,7 +305,7 @@ def test_revoked_password_is_found_when_the_session_must_be_renewed(
     adapter: BlueskyAdapter, announcement: Announcement, fake: BlueskyFake, sandbox: Sandbox
 ) -> None:
     _publish(adapter, announcement, "delivery-1")
-    sandbox.revoke_token("bluesky", PASSWORD)
+    sandbox.revoke_token("bluesky", BLUESKY_PASSWORD)
     _publish(adapter, announcement, "delivery-2")  # the access token lives on, as on a real PDS
     fake.expire_access_tokens()
     with pytest.raises(AuthError):
@@ -405,7 +345,7 @@ def test_tokens_and_password_never_reach_the_logs(
             log.removeHandler(recorder)
             log.setLevel(level)
     assert any("Bluesky session created" in line for line in recorder.seen)
-    for secret in (PASSWORD, "sandbox-access.", "sandbox-refresh."):
+    for secret in (BLUESKY_PASSWORD, "sandbox-access.", "sandbox-refresh."):
         assert not [line for line in recorder.seen if secret in line]
 
 
@@ -451,18 +391,7 @@ def test_a_whole_thread_published_again_is_not_duplicated(
     assert len(sandbox.posts("bluesky")) == 3
 
 
-# -- errors -----------------------------------------------------------------------------------------
-
-
-def test_rate_limit_waits_until_the_epoch_reset(
-    adapter: BlueskyAdapter, announcement: Announcement, sandbox: Sandbox
-) -> None:
-    sandbox.inject("bluesky", "rate_limit", retry_after=120)
-    with pytest.raises(RateLimited) as caught:
-        _publish(adapter, announcement)
-    assert caught.value.retry_after is not None
-    assert 115 <= caught.value.retry_after <= 120
-    assert sandbox.posts() == []
+# -- errors (the families every adapter maps are in test_channel_errors) ---------------------------
 
 
 def test_reset_in_the_past_means_retry_now(
@@ -473,35 +402,6 @@ def test_reset_in_the_past_means_retry_now(
     with pytest.raises(RateLimited) as caught:
         _publish(adapter, announcement)
     assert caught.value.retry_after == 0.0
-
-
-@pytest.mark.parametrize(
-    ("kind", "family", "reason"),
-    [
-        ("server_error", RetryableError, "server_error"),
-        ("malformed", RetryableError, "malformed_response"),
-        ("timeout", RetryableError, "timeout"),
-        ("forbidden", PermanentError, "forbidden"),
-    ],
-)
-def test_each_fault_maps_to_its_family(
-    *,
-    adapter: BlueskyAdapter,
-    announcement: Announcement,
-    sandbox: Sandbox,
-    slow_answer: float,
-    assert_secret_absent: Callable[[BaseException, str], None],
-    kind: str,
-    family: type[Exception],
-    reason: str,
-) -> None:
-    sandbox.inject("bluesky", kind, delay=slow_answer)
-    with pytest.raises(family) as caught:
-        _publish(adapter, announcement)
-    assert type(caught.value) is family
-    assert getattr(caught.value, "reason", None) == reason
-    assert sandbox.posts() == []
-    assert_secret_absent(caught.value, PASSWORD)
 
 
 def test_a_one_off_expired_token_answer_is_recovered(
@@ -531,14 +431,6 @@ def test_wrong_service_path_is_permanent(
     assert caught.value.reason == "http_404"
 
 
-def test_refused_connection_is_retryable(
-    make_adapter: AdapterFactory, announcement: Announcement, closed_port_url: str
-) -> None:
-    with pytest.raises(RetryableError) as caught:
-        _publish(make_adapter(service=closed_port_url), announcement)
-    assert caught.value.reason == "connection_error"
-
-
 # -- health and preview -------------------------------------------------------------------------------
 
 
@@ -548,33 +440,14 @@ def test_check_reads_the_session_without_a_new_login(
     _publish(adapter, announcement)
     check = adapter.check()
     assert (check.healthy, check.reason, check.token_expires_at) == (True, "ok", None)
-    assert fake.sessions_created(HANDLE) == 1
+    assert fake.sessions_created(BLUESKY_HANDLE) == 1
 
 
 def test_check_reports_a_revoked_app_password(adapter: BlueskyAdapter, sandbox: Sandbox) -> None:
-    sandbox.revoke_token("bluesky", PASSWORD)
+    sandbox.revoke_token("bluesky", BLUESKY_PASSWORD)
     check = adapter.check()
     assert (check.healthy, check.reason) == (False, "auth")
-    assert PASSWORD not in check.detail
-
-
-def test_offline_adapter_never_calls_the_pds(
-    sandbox: Sandbox, session: requests.Session, announcement: Announcement
-) -> None:
-    channel = BlueskyChannel(
-        id="bluesky",
-        platform="bluesky",
-        handle=HANDLE,
-        app_password="env:NOT_SET_ANYWHERE",
-        service=sandbox.base_for("bluesky"),
-    )
-    adapter = adapter_for(channel, session=session, offline=True)
-    rendered = adapter.render(announcement)
-    assert rendered.limit == 300
-    with pytest.raises(PermanentError) as caught:
-        adapter.publish(rendered, idempotency_key=KEY)
-    assert caught.value.reason == "offline"
-    assert sandbox.stats()["requests"] == {}
+    assert BLUESKY_PASSWORD not in check.detail
 
 
 def test_a_reply_target_of_another_platform_posts_outside_the_thread(

@@ -13,13 +13,9 @@ from chalicelib.channels.base import AuthError, PermanentError, RateLimited, Ren
 from chalicelib.channels.webhooks import discord
 from chalicelib.channels.webhooks.discord import DiscordAdapter
 from devtools.sandbox import Sandbox
+from tests.integration.channel_support import DISCORD_TOKEN, discord_url
 
-TOKEN = "discordSandbox-Token_0123456789abcdef"
 PHOTO = Image(url="https://www.comune.example.it/foto/via-roma.jpg", alt="Via Roma chiusa con le transenne")
-
-
-def _url(sandbox: Sandbox, webhook_id: str = "1234567890123456789", token: str = TOKEN) -> str:
-    return f"{sandbox.base_for('discord')}/api/webhooks/{webhook_id}/{token}"
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +26,9 @@ def no_known_guilds(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def adapter(sandbox: Sandbox, session: requests.Session, fast_timeout: tuple[float, float]) -> DiscordAdapter:
-    return DiscordAdapter(webhook_url=lambda: _url(sandbox), session=session, timeout=fast_timeout)
+    return DiscordAdapter(
+        webhook_url=lambda: discord_url(sandbox.base_for("discord")), session=session, timeout=fast_timeout
+    )
 
 
 def test_the_message_id_and_its_link_come_from_discord(
@@ -92,7 +90,7 @@ def test_the_webhook_bucket_answers_429_with_retry_after_in_the_body(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(sandbox.state, "enforce_rate_limits", True)
-    busy = DiscordAdapter(webhook_url=lambda: _url(sandbox), session=session)
+    busy = DiscordAdapter(webhook_url=lambda: discord_url(sandbox.base_for("discord")), session=session)
     rendered = busy.render(announcement)
     for number in range(5):
         busy.publish(rendered, idempotency_key=f"delivery-{number}")
@@ -101,13 +99,19 @@ def test_the_webhook_bucket_answers_429_with_retry_after_in_the_body(
     assert caught.value.retry_after is not None
     assert 0 < caught.value.retry_after <= 2
     other = DiscordAdapter(
-        webhook_url=lambda: _url(sandbox, webhook_id="987654321098765432"), session=session
+        webhook_url=lambda: discord_url(sandbox.base_for("discord"), webhook_id="987654321098765432"),
+        session=session,
     )
     other.publish(rendered, idempotency_key="delivery-6")  # the bucket is per webhook
 
 
 def test_rate_limit_headers_come_with_every_answer(sandbox: Sandbox, session: requests.Session) -> None:
-    answer = session.post(_url(sandbox), params={"wait": "true"}, json={"content": "Prova"}, timeout=5)
+    answer = session.post(
+        discord_url(sandbox.base_for("discord")),
+        params={"wait": "true"},
+        json={"content": "Prova"},
+        timeout=5,
+    )
     assert answer.status_code == 200
     assert answer.headers["X-RateLimit-Limit"] == "5"
     assert float(answer.headers["X-RateLimit-Reset-After"]) > 0
@@ -116,11 +120,11 @@ def test_rate_limit_headers_come_with_every_answer(sandbox: Sandbox, session: re
 def test_a_deleted_webhook_is_an_auth_error(
     adapter: DiscordAdapter, sandbox: Sandbox, announcement: Announcement
 ) -> None:
-    sandbox.revoke_token("discord", TOKEN)  # Discord's only revocation: the webhook is deleted
+    sandbox.revoke_token("discord", DISCORD_TOKEN)  # Discord's only revocation: the webhook is deleted
     with pytest.raises(AuthError) as caught:
         adapter.publish(adapter.render(announcement), idempotency_key="delivery-1")
     assert "10015" in str(caught.value)
-    assert TOKEN not in str(caught.value)
+    assert DISCORD_TOKEN not in str(caught.value)
 
 
 def test_a_content_over_2000_characters_is_an_invalid_form_body(

@@ -3,8 +3,7 @@ photo posts with alt text, comments as replies, Facebook's duplicate refusal, th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -17,15 +16,8 @@ from chalicelib.channels.registry import adapter_for
 from chalicelib.config.models import FacebookChannel
 from devtools.sandbox import Sandbox
 from tests.feedserver import FeedServer
-from tests.integration.meta_support import (
-    APP_TOKEN,
-    PAGE_ID,
-    TOKEN,
-    announcement_with_image,
-    facebook_adapter,
-    image_server,
-    text_post,
-)
+from tests.integration.channel_support import text_post, with_image
+from tests.integration.meta_support import APP_TOKEN, PAGE_ID, TOKEN, facebook_adapter
 
 TOKEN_ENV = "BANDITORE_TEST_FACEBOOK_TOKEN"
 
@@ -35,12 +27,6 @@ def adapter(
     sandbox: Sandbox, session: requests.Session, fast_timeout: tuple[float, float]
 ) -> FacebookAdapter:
     return facebook_adapter(sandbox, session, fast_timeout)
-
-
-@pytest.fixture
-def images(monkeypatch: pytest.MonkeyPatch) -> Iterator[FeedServer]:
-    with image_server(monkeypatch) as server:
-        yield server
 
 
 @pytest.mark.usefixtures("no_secrets_file")
@@ -71,7 +57,7 @@ def test_post_with_an_image_is_a_photo_post_with_alt_text(
     adapter: FacebookAdapter, sandbox: Sandbox, announcement: Announcement, images: FeedServer
 ) -> None:
     url = images.url("/square.jpg")
-    rendered = adapter.render(announcement_with_image(announcement, url, alt="Cantiere in via Roma"))
+    rendered = adapter.render(with_image(announcement, url, alt="Cantiere in via Roma"))
     result = adapter.publish(rendered, idempotency_key="delivery-1")
 
     [post] = sandbox.posts("facebook")
@@ -95,7 +81,7 @@ def test_photo_faults_are_classified_like_feed_ones(
     adapter: FacebookAdapter, sandbox: Sandbox, announcement: Announcement, images: FeedServer
 ) -> None:
     sandbox.inject("facebook", "server_error", endpoint="photos")
-    rendered = adapter.render(announcement_with_image(announcement, images.url("/square.jpg")))
+    rendered = adapter.render(with_image(announcement, images.url("/square.jpg")))
     with pytest.raises(RetryableError) as caught:
         adapter.publish(rendered, idempotency_key="delivery-1")
     assert caught.value.reason == "server_error"
@@ -138,23 +124,6 @@ def test_the_same_message_twice_in_a_row_is_a_duplicate(
     assert caught.value.reason == "duplicate"
     assert "506" in str(caught.value)
     assert len(sandbox.posts("facebook")) == 1
-
-
-def test_check_without_an_app_token_reads_me_and_reports_the_configured_expiry(
-    sandbox: Sandbox, session: requests.Session, fast_timeout: tuple[float, float]
-) -> None:
-    adapter = FacebookAdapter(
-        page_id=PAGE_ID,
-        token=lambda: TOKEN,
-        session=session,
-        token_expires_on=date(2027, 3, 1),
-        api_base=sandbox.base_for("facebook"),
-        timeout=fast_timeout,
-    )
-    check = adapter.check()
-    assert (check.healthy, check.reason) == (True, "ok")
-    assert check.token_expires_at == datetime(2027, 3, 1, tzinfo=UTC)
-    assert sandbox.stats()["requests"]["facebook"] == {"me": 1}
 
 
 def test_check_with_an_app_token_reads_the_page_token_expiry_from_debug_token(
@@ -206,17 +175,3 @@ def test_an_expired_page_token_makes_me_unhealthy(adapter: FacebookAdapter, sand
     check = adapter.check()
     assert (check.healthy, check.reason) == (False, "auth")
     assert "190/463" in check.detail
-
-
-def test_offline_adapter_renders_and_never_calls_facebook(
-    sandbox: Sandbox, session: requests.Session, announcement: Announcement
-) -> None:
-    channel = FacebookChannel(
-        id="facebook", platform="facebook", page_id=PAGE_ID, token="env:NOT_SET_ANYWHERE"
-    )
-    adapter = adapter_for(channel, session=session, offline=True)
-    rendered = adapter.render(announcement)
-    with pytest.raises(PermanentError) as caught:
-        adapter.publish(rendered, idempotency_key="delivery-1")
-    assert caught.value.reason == "offline"
-    assert sandbox.stats()["requests"] == {}

@@ -4,9 +4,6 @@ as replies, the publishing limit, the token's health."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, date, datetime
-
 import pytest
 import requests
 from pydantic import HttpUrl
@@ -24,16 +21,10 @@ from chalicelib.channels.instagram import InstagramAdapter
 from chalicelib.channels.registry import adapter_for
 from chalicelib.config.models import InstagramChannel
 from devtools.sandbox import Sandbox
+from devtools.sandbox.meta import ContainerFake
 from tests.feedserver import FeedServer
-from tests.integration.meta_support import (
-    IG_USER_ID,
-    TOKEN,
-    announcement_with_image,
-    container_fake,
-    image_server,
-    instagram_adapter,
-    text_post,
-)
+from tests.integration.channel_support import text_post, with_image
+from tests.integration.meta_support import IG_USER_ID, TOKEN, instagram_adapter
 
 TOKEN_ENV = "BANDITORE_TEST_INSTAGRAM_TOKEN"
 
@@ -43,12 +34,6 @@ def adapter(
     sandbox: Sandbox, session: requests.Session, fast_timeout: tuple[float, float]
 ) -> InstagramAdapter:
     return instagram_adapter(sandbox, session, fast_timeout)
-
-
-@pytest.fixture
-def images(monkeypatch: pytest.MonkeyPatch) -> Iterator[FeedServer]:
-    with image_server(monkeypatch) as server:
-        yield server
 
 
 class Clock:
@@ -86,7 +71,7 @@ def test_two_step_publish_through_the_registry(
     )
     url = images.url("/square.jpg")
     adapter = adapter_for(channel, session=session)
-    rendered = adapter.render(announcement_with_image(announcement, url, alt="Cantiere in via Roma"))
+    rendered = adapter.render(with_image(announcement, url, alt="Cantiere in via Roma"))
     result = adapter.publish(rendered, idempotency_key="delivery-1")
 
     [post] = sandbox.posts("instagram")
@@ -109,7 +94,7 @@ def test_two_step_publish_through_the_registry(
 def test_the_aspect_ratio_limits_themselves_are_accepted(
     adapter: InstagramAdapter, sandbox: Sandbox, announcement: Announcement, images: FeedServer, path: str
 ) -> None:
-    _publish(adapter, announcement_with_image(announcement, images.url(path)))
+    _publish(adapter, with_image(announcement, images.url(path)))
     assert len(sandbox.posts("instagram")) == 1
 
 
@@ -140,7 +125,7 @@ def test_an_unusable_image_skips_the_post_without_asking_instagram(
     problem: str,
 ) -> None:
     with pytest.raises(Skipped) as caught:
-        _publish(adapter, announcement_with_image(announcement, images.url(path)))
+        _publish(adapter, with_image(announcement, images.url(path)))
     assert caught.value.reason == "image_unsuitable"
     assert problem in str(caught.value)
     assert sandbox.stats()["requests"] == {}
@@ -155,7 +140,7 @@ def test_an_image_on_a_private_address_is_refused_outside_tests(
 ) -> None:
     monkeypatch.delenv("BANDITORE_MEDIA_ALLOW_PRIVATE")
     with pytest.raises(Skipped) as caught:
-        _publish(adapter, announcement_with_image(announcement, images.url("/square.jpg")))
+        _publish(adapter, with_image(announcement, images.url("/square.jpg")))
     assert "blocked_address" in str(caught.value)
     assert images.hits["/square.jpg"] == 0
 
@@ -167,12 +152,12 @@ def test_a_container_still_processing_comes_back_later(
     announcement: Announcement,
     images: FeedServer,
 ) -> None:
-    container_fake(sandbox, "instagram").in_progress_polls = 1000
+    sandbox.fake("instagram", ContainerFake).in_progress_polls = 1000
     clock = Clock()
     polling = Polling(interval=1.0, max_wait=5.0, sleep=clock.sleep, clock=clock)
     adapter = instagram_adapter(sandbox, session, fast_timeout, polling=polling)
     with pytest.raises(RetryableError) as caught:
-        _publish(adapter, announcement_with_image(announcement, images.url("/square.jpg")))
+        _publish(adapter, with_image(announcement, images.url("/square.jpg")))
     assert caught.value.reason == "media_processing"
     # Reads at 0, 1, ... 5 s: bounded by max_wait, not forever.
     assert sandbox.stats()["requests"]["instagram"]["container_status"] == 6
@@ -184,9 +169,9 @@ def test_a_container_still_processing_comes_back_later(
 def test_a_dead_container_is_a_permanent_failure(
     adapter: InstagramAdapter, sandbox: Sandbox, announcement: Announcement, images: FeedServer, outcome: str
 ) -> None:
-    container_fake(sandbox, "instagram").container_outcome = outcome
+    sandbox.fake("instagram", ContainerFake).container_outcome = outcome
     with pytest.raises(PermanentError) as caught:
-        _publish(adapter, announcement_with_image(announcement, images.url("/square.jpg")))
+        _publish(adapter, with_image(announcement, images.url("/square.jpg")))
     assert caught.value.reason == f"container_{outcome.lower()}"
     assert "media_publish" not in sandbox.stats()["requests"]["instagram"]
 
@@ -194,11 +179,11 @@ def test_a_dead_container_is_a_permanent_failure(
 def test_the_publishing_limit_is_a_rate_limit(
     adapter: InstagramAdapter, sandbox: Sandbox, announcement: Announcement, images: FeedServer
 ) -> None:
-    container_fake(sandbox, "instagram").publishing_limit = 1
-    with_image = announcement_with_image(announcement, images.url("/square.jpg"))
-    _publish(adapter, with_image)
+    sandbox.fake("instagram", ContainerFake).publishing_limit = 1
+    illustrated = with_image(announcement, images.url("/square.jpg"))
+    _publish(adapter, illustrated)
     with pytest.raises(RateLimited) as caught:
-        _publish(adapter, with_image)
+        _publish(adapter, illustrated)
     assert caught.value.retry_after == PUBLISHING_LIMIT_SECONDS
     assert len(sandbox.posts("instagram")) == 1
 
@@ -206,7 +191,7 @@ def test_the_publishing_limit_is_a_rate_limit(
 def test_replies_are_comments_on_the_first_media(
     adapter: InstagramAdapter, sandbox: Sandbox, announcement: Announcement, images: FeedServer
 ) -> None:
-    first = _publish(adapter, announcement_with_image(announcement, images.url("/square.jpg")))
+    first = _publish(adapter, with_image(announcement, images.url("/square.jpg")))
     # A reply needs no image: it is a comment.
     reply = adapter.publish(
         text_post("Aggiornamento"), idempotency_key="delivery-2", reply_to=first.remote_id
@@ -229,20 +214,3 @@ def test_the_fake_refuses_a_container_without_an_image(sandbox: Sandbox, session
     )
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == 100
-
-
-def test_check_reads_the_publishing_limit_and_reports_the_configured_expiry(
-    sandbox: Sandbox, session: requests.Session, fast_timeout: tuple[float, float]
-) -> None:
-    adapter = InstagramAdapter(
-        user_id=IG_USER_ID,
-        token=lambda: TOKEN,
-        session=session,
-        token_expires_on=date(2027, 1, 15),
-        api_base=sandbox.base_for("instagram"),
-        timeout=fast_timeout,
-    )
-    check = adapter.check()
-    assert (check.healthy, check.reason) == (True, "ok")
-    assert check.token_expires_at == datetime(2027, 1, 15, tzinfo=UTC)
-    assert sandbox.stats()["requests"]["instagram"] == {"content_publishing_limit": 1}

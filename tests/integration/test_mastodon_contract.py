@@ -3,7 +3,6 @@ threads and images."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -11,13 +10,12 @@ from typing import Any
 import pytest
 import requests
 
-from chalicelib.announcements import Announcement, Image
+from chalicelib.announcements import Announcement
 from chalicelib.channels.base import (
     AuthError,
     PermanentError,
     PostResult,
     RateLimited,
-    RenderedPost,
     RetryableError,
 )
 from chalicelib.channels.mastodon import InstanceLimitsCache, MastodonAdapter
@@ -27,10 +25,9 @@ from chalicelib.config.models import MastodonChannel
 from chalicelib.http import TIMEOUT
 from devtools.sandbox import Sandbox
 from devtools.sandbox.faults import Fault
-from tests import sample_images
 from tests.feedserver import FeedServer
+from tests.integration.channel_support import IMAGES, MASTODON_TOKEN, text_post, with_image
 
-TOKEN = "mastodon-sandbox-token-Zx81_qq"
 TOKEN_ENV = "BANDITORE_TEST_MASTODON_TOKEN"
 
 
@@ -54,7 +51,7 @@ def _adapter(
 ) -> MastodonAdapter:
     return MastodonAdapter(
         instance=instance or sandbox.mastodon_instance,
-        token=lambda: TOKEN,
+        token=lambda: MASTODON_TOKEN,
         session=session,
         timeout=timeout,
         limits_cache=cache or InstanceLimitsCache(),  # a fresh cache: no limits from other tests
@@ -72,15 +69,11 @@ def _publish(adapter: MastodonAdapter, announcement: Announcement, key: str = "d
     return adapter.publish(adapter.render(announcement), idempotency_key=key)
 
 
-def _text_post(text: str) -> RenderedPost:
-    return RenderedPost(text=text, length=len(text), limit=500, truncated=False)
-
-
 @pytest.mark.usefixtures("no_secrets_file")
 def test_publish_through_the_registry_posts_the_status(
     sandbox: Sandbox, session: requests.Session, announcement: Announcement, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    monkeypatch.setenv(TOKEN_ENV, MASTODON_TOKEN)
     channel = MastodonChannel(
         id="mastodon",
         platform="mastodon",
@@ -174,23 +167,12 @@ def test_answer_lost_after_commit_is_not_a_duplicate_on_retry(
     assert result.remote_id == post["id"]
 
 
-def test_rate_limit_waits_until_the_iso_8601_reset(
-    adapter: MastodonAdapter, sandbox: Sandbox, announcement: Announcement
-) -> None:
-    sandbox.inject("mastodon", "rate_limit", retry_after=120)
-    with pytest.raises(RateLimited) as caught:
-        _publish(adapter, announcement)
-    assert caught.value.retry_after is not None
-    assert 115 <= caught.value.retry_after <= 120
-    assert sandbox.posts() == []
-
-
 def test_reset_in_the_past_means_retry_now(
     sandbox: Sandbox, session: requests.Session, announcement: Announcement
 ) -> None:
     adapter = MastodonAdapter(
         instance=sandbox.mastodon_instance,
-        token=lambda: TOKEN,
+        token=lambda: MASTODON_TOKEN,
         session=session,
         limits_cache=InstanceLimitsCache(),
         clock=lambda: datetime(2999, 1, 1, tzinfo=UTC),
@@ -207,7 +189,7 @@ def test_ordinary_answers_carry_rate_headers_without_meaning_rate_limit(
     answer = session.post(
         f"{sandbox.mastodon_instance}/api/v1/statuses",
         json={"status": "Prova"},
-        headers={"Authorization": f"Bearer {TOKEN}"},
+        headers={"Authorization": f"Bearer {MASTODON_TOKEN}"},
         timeout=5,
     )
     assert answer.status_code == 200
@@ -218,7 +200,7 @@ def test_ordinary_answers_carry_rate_headers_without_meaning_rate_limit(
 def test_revoked_token_is_an_auth_error(
     adapter: MastodonAdapter, sandbox: Sandbox, announcement: Announcement
 ) -> None:
-    sandbox.revoke_token("mastodon", TOKEN)
+    sandbox.revoke_token("mastodon", MASTODON_TOKEN)
     with pytest.raises(AuthError) as caught:
         _publish(adapter, announcement)
     assert "revoked" in str(caught.value)
@@ -235,7 +217,7 @@ def test_wrong_instance_path_is_not_found(
 
 def test_status_over_the_limit_is_a_validation_failure(adapter: MastodonAdapter, sandbox: Sandbox) -> None:
     with pytest.raises(PermanentError) as caught:
-        adapter.publish(_text_post("è" * 501), idempotency_key="delivery-1")
+        adapter.publish(text_post("è" * 501), idempotency_key="delivery-1")
     assert caught.value.reason == "validation_failed"
     assert "character limit of 500" in str(caught.value)
     assert sandbox.posts() == []
@@ -344,7 +326,7 @@ def test_a_thread_cut_short_by_a_lost_answer_is_completed_by_the_retry_without_d
 def test_max_thread_posts_comes_from_the_channel(
     sandbox: Sandbox, session: requests.Session, announcement: Announcement, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    monkeypatch.setenv(TOKEN_ENV, MASTODON_TOKEN)
     channel = MastodonChannel(
         id="mastodon",
         platform="mastodon",
@@ -371,25 +353,14 @@ def test_a_reply_to_a_deleted_status_goes_out_unthreaded(
 
 # --- images -----------------------------------------------------------------------------------------
 
-IMAGE = sample_images.png(64, 48)
-
-
-@pytest.fixture
-def images(monkeypatch: pytest.MonkeyPatch) -> Iterator[FeedServer]:
-    """An image host on loopback, reachable because the local switch is on, as on the local stack."""
-    monkeypatch.setenv(ALLOW_PRIVATE_ENV, "1")
-    with FeedServer({"/foto.png": (200, {"Content-Type": "image/png"}, IMAGE)}) as server:
-        yield server
-
-
-def _with_image(announcement: Announcement, url: str, alt: str = "Il cantiere in via Roma") -> Announcement:
-    return replace(announcement, image=Image(url=url, alt=alt))
+IMAGE = IMAGES["/foto.png"]
+ALT = "Il cantiere in via Roma"
 
 
 def _media_adapter(sandbox: Sandbox, session: requests.Session, **options: Any) -> MastodonAdapter:
     return MastodonAdapter(
         instance=sandbox.mastodon_instance,
-        token=lambda: TOKEN,
+        token=lambda: MASTODON_TOKEN,
         session=session,
         limits_cache=InstanceLimitsCache(),
         **options,
@@ -399,7 +370,7 @@ def _media_adapter(sandbox: Sandbox, session: requests.Session, **options: Any) 
 def test_the_image_is_uploaded_with_its_alt_text_and_attached_to_the_first_post_only(
     adapter: MastodonAdapter, sandbox: Sandbox, announcement: Announcement, images: FeedServer
 ) -> None:
-    rendered = adapter.render(_with_image(_long(announcement), images.url("/foto.png")))
+    rendered = adapter.render(with_image(_long(announcement), images.url("/foto.png"), ALT))
     adapter.publish(rendered, idempotency_key="delivery-1")
 
     first, *replies = sandbox.posts("mastodon")
@@ -416,7 +387,9 @@ def test_an_image_still_processing_is_polled_until_ready(
 ) -> None:
     sandbox.mastodon.media_async, sandbox.mastodon.media_pending_polls = True, 2
     adapter = _media_adapter(sandbox, session, media_poll_interval=0.01)
-    adapter.publish(adapter.render(_with_image(announcement, images.url("/foto.png"))), idempotency_key="d")
+    adapter.publish(
+        adapter.render(with_image(announcement, images.url("/foto.png"), ALT)), idempotency_key="d"
+    )
     [post] = sandbox.posts()
     assert len(post["options"]["media"]) == 1
     assert sandbox.stats()["requests"]["mastodon"]["media_status"] == 3  # 206, 206, then 200
@@ -427,7 +400,9 @@ def test_an_image_not_ready_in_time_is_left_out(
 ) -> None:
     sandbox.mastodon.media_async, sandbox.mastodon.media_pending_polls = True, 1000
     adapter = _media_adapter(sandbox, session, media_wait=0.2, media_poll_interval=0.05)
-    adapter.publish(adapter.render(_with_image(announcement, images.url("/foto.png"))), idempotency_key="d")
+    adapter.publish(
+        adapter.render(with_image(announcement, images.url("/foto.png"), ALT)), idempotency_key="d"
+    )
     [post] = sandbox.posts()
     assert "media" not in post["options"]
     assert 1 <= sandbox.stats()["requests"]["mastodon"]["media_status"] <= 4  # bounded, then given up
@@ -438,7 +413,7 @@ def test_an_unusable_image_is_left_out_without_an_upload(
     adapter: MastodonAdapter, sandbox: Sandbox, announcement: Announcement, images: FeedServer, path: str
 ) -> None:
     images.routes["/pagina.html"] = (200, {"Content-Type": "image/jpeg"}, b"<html>Pagina</html>")
-    adapter.publish(adapter.render(_with_image(announcement, images.url(path))), idempotency_key="d")
+    adapter.publish(adapter.render(with_image(announcement, images.url(path), ALT)), idempotency_key="d")
     [post] = sandbox.posts()
     assert "media" not in post["options"]
     assert "media" not in sandbox.stats()["requests"]["mastodon"]
@@ -452,7 +427,9 @@ def test_an_image_from_a_private_address_is_left_out_outside_the_local_stack(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv(ALLOW_PRIVATE_ENV)
-    adapter.publish(adapter.render(_with_image(announcement, images.url("/foto.png"))), idempotency_key="d")
+    adapter.publish(
+        adapter.render(with_image(announcement, images.url("/foto.png"), ALT)), idempotency_key="d"
+    )
     assert "media" not in sandbox.posts()[0]["options"]
     assert images.hits["/foto.png"] == 0
 
@@ -461,7 +438,9 @@ def test_the_instance_image_size_limit_is_respected(
     adapter: MastodonAdapter, sandbox: Sandbox, announcement: Announcement, images: FeedServer
 ) -> None:
     sandbox.mastodon.image_size_limit = len(IMAGE) - 1
-    adapter.publish(adapter.render(_with_image(announcement, images.url("/foto.png"))), idempotency_key="d")
+    adapter.publish(
+        adapter.render(with_image(announcement, images.url("/foto.png"), ALT)), idempotency_key="d"
+    )
     assert "media" not in sandbox.posts()[0]["options"]
     assert "media" not in sandbox.stats()["requests"]["mastodon"]
 
@@ -470,7 +449,9 @@ def test_a_failed_upload_leaves_the_image_out_but_posts(
     adapter: MastodonAdapter, sandbox: Sandbox, announcement: Announcement, images: FeedServer
 ) -> None:
     sandbox.inject("mastodon", "server_error", endpoint="media")
-    adapter.publish(adapter.render(_with_image(announcement, images.url("/foto.png"))), idempotency_key="d")
+    adapter.publish(
+        adapter.render(with_image(announcement, images.url("/foto.png"), ALT)), idempotency_key="d"
+    )
     [post] = sandbox.posts()
     assert "media" not in post["options"]
 
@@ -478,10 +459,10 @@ def test_a_failed_upload_leaves_the_image_out_but_posts(
 def test_a_revoked_token_fails_at_the_upload_and_posts_nothing(
     adapter: MastodonAdapter, sandbox: Sandbox, announcement: Announcement, images: FeedServer
 ) -> None:
-    sandbox.revoke_token("mastodon", TOKEN)
+    sandbox.revoke_token("mastodon", MASTODON_TOKEN)
     with pytest.raises(AuthError):
         adapter.publish(
-            adapter.render(_with_image(announcement, images.url("/foto.png"))), idempotency_key="d"
+            adapter.render(with_image(announcement, images.url("/foto.png"), ALT)), idempotency_key="d"
         )
     assert sandbox.posts() == []
     assert "statuses" not in sandbox.stats()["requests"]["mastodon"]
@@ -492,7 +473,7 @@ def test_a_long_alt_text_is_cut_to_mastodons_description_limit(
 ) -> None:
     alt = "Una descrizione molto lunga " * 100
     adapter.publish(
-        adapter.render(_with_image(announcement, images.url("/foto.png"), alt)), idempotency_key="d"
+        adapter.render(with_image(announcement, images.url("/foto.png"), alt)), idempotency_key="d"
     )
     [attached] = sandbox.posts()[0]["options"]["media"]
     assert 1400 < len(attached["description"]) <= 1500
@@ -503,7 +484,7 @@ def test_a_long_alt_text_is_cut_to_mastodons_description_limit(
 
 
 def _api(sandbox: Sandbox, method: str, path: str, **options: Any) -> requests.Response:
-    headers = {"Authorization": f"Bearer {TOKEN}"}
+    headers = {"Authorization": f"Bearer {MASTODON_TOKEN}"}
     return requests.request(
         method, f"{sandbox.mastodon_instance}{path}", headers=headers, timeout=5, **options
     )
@@ -525,6 +506,7 @@ def test_the_instance_announces_its_media_limits(sandbox: Sandbox) -> None:
         (b"<html></html>", {}, "Validation failed: File content type is invalid, File is invalid"),
         (IMAGE, {"description": "x" * 1501}, "Description is too long (maximum is 1500 characters)"),
     ],
+    ids=["not_an_image", "description_too_long"],
 )
 def test_the_fake_refuses_uploads_mastodon_refuses(
     sandbox: Sandbox, content: bytes, data: dict[str, str], message: str

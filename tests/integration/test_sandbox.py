@@ -64,6 +64,7 @@ def test_counted_faults_expire_and_can_be_listed_and_cleared(sandbox: Sandbox) -
     [
         {"platform": "myspace", "kind": "rate_limit"},
         {"platform": "telegram", "kind": "meteorite"},
+        {"platform": "telegram", "kind": "duplicate"},  # a Graph API error, not a Telegram one
         {"platform": "telegram", "kind": "timeout", "count": 1, "rate": 0.5},
         {"platform": "telegram", "kind": "timeout", "delay": "lungo"},
         {"platform": "telegram", "kind": "timeout", "colour": "red"},

@@ -14,25 +14,21 @@ from chalicelib.channels.webhooks.slack import SlackAdapter
 from devtools.sandbox import Sandbox
 from devtools.sandbox.webhooks import SlackFake
 from devtools.sandbox.webhooks.slack import shown_text
+from tests.integration.channel_support import SLACK_SECRET, slack_url
 
-SECRET = "slackSandboxSecret0123456"
 PHOTO = Image(url="https://www.comune.example.it/foto/via-roma.jpg", alt="Via Roma chiusa con le transenne")
-
-
-def _url(sandbox: Sandbox, secret: str = SECRET) -> str:
-    return f"{sandbox.base_for('slack')}/services/T0COMUNE/B0NOTIZIE/{secret}"
 
 
 @pytest.fixture
 def adapter(sandbox: Sandbox, session: requests.Session, fast_timeout: tuple[float, float]) -> SlackAdapter:
-    return SlackAdapter(webhook_url=lambda: _url(sandbox), session=session, timeout=fast_timeout)
+    return SlackAdapter(
+        webhook_url=lambda: slack_url(sandbox.base_for("slack")), session=session, timeout=fast_timeout
+    )
 
 
 @pytest.fixture
 def fake(sandbox: Sandbox) -> SlackFake:
-    fake = sandbox.fakes["slack"]
-    assert isinstance(fake, SlackFake)
-    return fake
+    return sandbox.fake("slack", SlackFake)
 
 
 def test_a_text_post_is_the_escaped_text_and_its_id_is_the_delivery_key(
@@ -115,7 +111,7 @@ def test_a_dead_webhook_is_an_auth_error_and_an_unhealthy_check(
     code: str,
     reason: str,
 ) -> None:
-    fake.break_webhook(SECRET, code)
+    fake.break_webhook(SLACK_SECRET, code)
     with pytest.raises(AuthError) as caught:
         adapter.publish(adapter.render(announcement), idempotency_key="delivery-1")
     assert caught.value.reason == reason
@@ -128,7 +124,7 @@ def test_a_dead_webhook_is_an_auth_error_and_an_unhealthy_check(
 def test_a_prohibited_action_is_a_refusal_not_a_dead_webhook(
     adapter: SlackAdapter, fake: SlackFake, announcement: Announcement
 ) -> None:
-    fake.break_webhook(SECRET, "posting_to_general_channel_denied")
+    fake.break_webhook(SLACK_SECRET, "posting_to_general_channel_denied")
     with pytest.raises(PermanentError) as caught:
         adapter.publish(adapter.render(announcement), idempotency_key="delivery-1")
     assert type(caught.value) is PermanentError
@@ -142,8 +138,10 @@ def test_per_webhook_rate_limit_answers_429_with_retry_after(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(sandbox.state, "enforce_rate_limits", True)
-    busy = SlackAdapter(webhook_url=lambda: _url(sandbox), session=session)
-    other = SlackAdapter(webhook_url=lambda: _url(sandbox, "anotherWebhookSecret99"), session=session)
+    busy = SlackAdapter(webhook_url=lambda: slack_url(sandbox.base_for("slack")), session=session)
+    other = SlackAdapter(
+        webhook_url=lambda: slack_url(sandbox.base_for("slack"), "anotherWebhookSecret99"), session=session
+    )
     rendered = busy.render(announcement)
     for number in range(10):
         busy.publish(rendered, idempotency_key=f"delivery-{number}")

@@ -338,9 +338,7 @@ def test_a_photo_telegram_cannot_fetch_falls_back_to_a_message_in_the_same_publi
 def test_every_refusal_of_the_photo_itself_falls_back(
     adapter: ChannelAdapter, sandbox: Sandbox, photo: str, caption: str
 ) -> None:
-    fake = sandbox.fakes["telegram"]
-    assert isinstance(fake, TelegramFake)
-    fake.unreachable_photos.add("https://cdn.comune.example.it/listed.jpg")
+    sandbox.fake("telegram", TelegramFake).unreachable_photos.add("https://cdn.comune.example.it/listed.jpg")
     adapter.publish(_photo_post(caption, photo), idempotency_key="delivery-1")
     [post] = sandbox.posts("telegram")
     assert post["text"] == caption

@@ -3,9 +3,7 @@ texts as a chain of replies, the 500-character limit as the fake counts it, the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, date, datetime
 from itertools import pairwise
 
 import pytest
@@ -18,16 +16,10 @@ from chalicelib.channels.registry import adapter_for
 from chalicelib.channels.threads import ThreadsAdapter, threads_length
 from chalicelib.config.models import ThreadsChannel
 from devtools.sandbox import Sandbox
-from devtools.sandbox.meta import threads_units
+from devtools.sandbox.meta import ContainerFake, threads_units
 from tests.feedserver import FeedServer
-from tests.integration.meta_support import (
-    TOKEN,
-    announcement_with_image,
-    container_fake,
-    image_server,
-    text_post,
-    threads_adapter,
-)
+from tests.integration.channel_support import text_post, with_image
+from tests.integration.meta_support import TOKEN, threads_adapter
 
 TOKEN_ENV = "BANDITORE_TEST_THREADS_TOKEN"
 
@@ -35,12 +27,6 @@ TOKEN_ENV = "BANDITORE_TEST_THREADS_TOKEN"
 @pytest.fixture
 def adapter(sandbox: Sandbox, session: requests.Session, fast_timeout: tuple[float, float]) -> ThreadsAdapter:
     return threads_adapter(sandbox, session, fast_timeout)
-
-
-@pytest.fixture
-def images(monkeypatch: pytest.MonkeyPatch) -> Iterator[FeedServer]:
-    with image_server(monkeypatch) as server:
-        yield server
 
 
 @pytest.mark.usefixtures("no_secrets_file")
@@ -77,7 +63,7 @@ def test_an_image_post_carries_its_alt_text(
     adapter: ThreadsAdapter, sandbox: Sandbox, announcement: Announcement, images: FeedServer
 ) -> None:
     url = images.url("/portrait.jpg")  # Threads takes tall images; it fetches them itself
-    rendered = adapter.render(announcement_with_image(announcement, url, alt="Cantiere in via Roma"))
+    rendered = adapter.render(with_image(announcement, url, alt="Cantiere in via Roma"))
     adapter.publish(rendered, idempotency_key="delivery-1")
 
     [post] = sandbox.posts("threads")
@@ -89,7 +75,7 @@ def test_an_image_post_carries_its_alt_text(
 def test_an_image_threads_cannot_process_does_not_lose_the_text(
     adapter: ThreadsAdapter, sandbox: Sandbox
 ) -> None:
-    container_fake(sandbox, "threads").container_outcome = "ERROR"
+    sandbox.fake("threads", ContainerFake).container_outcome = "ERROR"
     post = text_post("Avviso", image=PostImage(url="https://comune.example.it/foto.jpg", alt="Foto"))
     adapter.publish(post, idempotency_key="delivery-1")
 
@@ -102,7 +88,7 @@ def test_a_long_text_is_a_chain_of_replies(
     adapter: ThreadsAdapter, sandbox: Sandbox, announcement: Announcement, images: FeedServer
 ) -> None:
     long_one = replace(
-        announcement_with_image(announcement, images.url("/square.jpg")),
+        with_image(announcement, images.url("/square.jpg")),
         summary="Il cantiere prosegue. " * 60,
     )
     rendered = adapter.render(long_one)
@@ -160,19 +146,3 @@ def test_the_fake_counts_emoji_in_utf8_bytes_as_threads_documents(
         adapter.publish(text_post(text), idempotency_key="delivery-1")
     assert caught.value.reason == "invalid_parameter"
     assert "500 characters" in str(caught.value)
-
-
-def test_check_reports_the_configured_expiry(
-    sandbox: Sandbox, session: requests.Session, fast_timeout: tuple[float, float]
-) -> None:
-    adapter = ThreadsAdapter(
-        user_id="me",
-        token=lambda: TOKEN,
-        session=session,
-        token_expires_on=date(2027, 2, 1),
-        api_base=sandbox.base_for("threads"),
-        timeout=fast_timeout,
-    )
-    check = adapter.check()
-    assert (check.healthy, check.token_expires_at) == (True, datetime(2027, 2, 1, tzinfo=UTC))
-    assert sandbox.stats()["requests"]["threads"] == {"read": 1}

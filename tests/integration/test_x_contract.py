@@ -1,6 +1,7 @@
 """The X adapter over real HTTP against the sandbox's X fake, which checks every OAuth 1.0a signature:
-posts, replies, threads, each error family in X's problem shape, the rate-limit windows, duplicates and
-what the adapter does after an unknown outcome, and secrets kept out of errors and logs."""
+posts, replies, threads, X's problem shape beyond the families every adapter maps alike
+(test_channel_errors), the rate-limit windows, duplicates and what the adapter does after an unknown
+outcome, and secrets kept out of errors and logs."""
 
 from __future__ import annotations
 
@@ -21,13 +22,12 @@ from chalicelib.channels.base import (
     AuthError,
     PermanentError,
     PostResult,
-    PublishError,
     RateLimited,
     RenderedPost,
     RetryableError,
 )
 from chalicelib.channels.registry import adapter_for
-from chalicelib.channels.x import Credentials, PostedPieces, XAdapter
+from chalicelib.channels.x import PostedPieces, XAdapter
 from chalicelib.config.models import XChannel
 from devtools.sandbox import Sandbox
 from devtools.sandbox.x import (
@@ -35,22 +35,19 @@ from devtools.sandbox.x import (
     WINDOW_SECONDS,
     XFake,
     post_weight,
-    sandbox_credentials,
     secret_for,
     signature_matches,
 )
+from tests.integration.channel_support import X_CREDENTIALS, x_credentials
 
-CREDENTIALS = sandbox_credentials("comune-prova-x")
-ENV = {field: f"BANDITORE_TEST_X_{field.upper()}" for field in CREDENTIALS}
+ENV = {field: f"BANDITORE_TEST_X_{field.upper()}" for field in X_CREDENTIALS}
 
 AdapterFactory = Callable[..., XAdapter]
 
 
 @pytest.fixture
 def fake(sandbox: Sandbox) -> XFake:
-    x = sandbox.fakes["x"]
-    assert isinstance(x, XFake)
-    return x
+    return sandbox.fake("x", XFake)
 
 
 @pytest.fixture
@@ -62,7 +59,7 @@ def make_adapter(
 
     def make(*, posted: PostedPieces | None = None, api_base: str | None = None, **changed: str) -> XAdapter:
         return XAdapter(
-            credentials=_credentials(CREDENTIALS | changed),
+            credentials=x_credentials(X_CREDENTIALS | changed),
             session=session,
             api_base=api_base or sandbox.base_for("x"),
             posted=posted or PostedPieces(),
@@ -77,13 +74,6 @@ def adapter(make_adapter: AdapterFactory) -> XAdapter:
     return make_adapter()
 
 
-def _credentials(values: dict[str, str]) -> Credentials:
-    def constant(value: str) -> Callable[[], str]:
-        return lambda: value
-
-    return Credentials(**{field: constant(value) for field, value in values.items()})
-
-
 def _text_post(text: str) -> RenderedPost:
     return RenderedPost(text=text, length=post_weight(text), limit=280, truncated=False)
 
@@ -96,7 +86,7 @@ def _long(announcement: Announcement) -> Announcement:
 
 
 def _signer(**changed: str) -> OAuth1:
-    values = CREDENTIALS | changed
+    values = X_CREDENTIALS | changed
     return OAuth1(
         values["consumer_key"],
         values["consumer_secret"],
@@ -111,7 +101,7 @@ def test_publish_through_the_registry_posts_the_text(
     sandbox: Sandbox, session: requests.Session, announcement: Announcement, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for field, variable in ENV.items():
-        monkeypatch.setenv(variable, CREDENTIALS[field])
+        monkeypatch.setenv(variable, X_CREDENTIALS[field])
     channel = XChannel(
         id="x",
         platform="x",
@@ -256,17 +246,6 @@ def test_a_cold_process_retrying_a_half_posted_thread_meets_the_duplicate_refusa
 
 
 # --- rate limits -------------------------------------------------------------------------------------
-def test_rate_limit_waits_until_the_epoch_reset(
-    adapter: XAdapter, sandbox: Sandbox, announcement: Announcement
-) -> None:
-    sandbox.inject("x", "rate_limit", retry_after=120)
-    with pytest.raises(RateLimited) as caught:
-        adapter.publish(adapter.render(announcement), idempotency_key="delivery-1")
-    assert caught.value.retry_after is not None
-    assert 115 <= caught.value.retry_after <= 121
-    assert sandbox.posts("x") == []
-
-
 def test_a_daily_cap_waits_for_the_day_not_the_15_minute_window(
     adapter: XAdapter, fake: XFake, announcement: Announcement
 ) -> None:
@@ -304,39 +283,11 @@ def test_every_post_answer_carries_the_rate_headers(sandbox: Sandbox, session: r
 
 
 # --- refusals ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("kind", "family", "reason"),
-    [
-        ("expired_token", AuthError, "auth"),
-        ("forbidden", PermanentError, "forbidden"),
-        ("duplicate", PermanentError, "duplicate"),
-        ("server_error", RetryableError, "server_error"),
-        ("malformed", RetryableError, "malformed_response"),
-        ("timeout", RetryableError, "timeout"),
-    ],
-)
-def test_each_fault_maps_to_its_family(
-    *,
-    adapter: XAdapter,
-    sandbox: Sandbox,
-    announcement: Announcement,
-    slow_answer: float,
-    kind: str,
-    family: type[PublishError],
-    reason: str,
-) -> None:
-    sandbox.inject("x", kind, delay=slow_answer)
-    with pytest.raises(PublishError) as caught:
-        adapter.publish(adapter.render(announcement), idempotency_key="delivery-1")
-    assert (type(caught.value), caught.value.reason) == (family, reason)
-    assert sandbox.posts("x") == []
-
-
 def test_revoked_token_is_an_auth_error_and_an_unhealthy_check(
     adapter: XAdapter, sandbox: Sandbox, announcement: Announcement
 ) -> None:
     assert adapter.check().healthy
-    sandbox.revoke_token("x", CREDENTIALS["access_token"])
+    sandbox.revoke_token("x", X_CREDENTIALS["access_token"])
     with pytest.raises(AuthError):
         adapter.publish(adapter.render(announcement), idempotency_key="delivery-1")
     check = adapter.check()
@@ -348,8 +299,8 @@ def test_revoked_token_is_an_auth_error_and_an_unhealthy_check(
     [
         {"consumer_secret": "sbagliato"},
         {"access_token_secret": "sbagliato"},
-        {"consumer_secret": secret_for(CREDENTIALS["access_token"])},  # the two secrets swapped
-        {"access_token_secret": secret_for(CREDENTIALS["consumer_key"])},
+        {"consumer_secret": secret_for(X_CREDENTIALS["access_token"])},  # the two secrets swapped
+        {"access_token_secret": secret_for(X_CREDENTIALS["consumer_key"])},
     ],
 )
 def test_a_request_signed_with_a_wrong_secret_is_refused(
@@ -369,10 +320,10 @@ def test_the_fake_refuses_replayed_nonces_and_stale_timestamps(
 
     def get(**signing: str) -> int:
         client = Client(
-            CREDENTIALS["consumer_key"],
-            client_secret=CREDENTIALS["consumer_secret"],
-            resource_owner_key=CREDENTIALS["access_token"],
-            resource_owner_secret=CREDENTIALS["access_token_secret"],
+            X_CREDENTIALS["consumer_key"],
+            client_secret=X_CREDENTIALS["consumer_secret"],
+            resource_owner_key=X_CREDENTIALS["access_token"],
+            resource_owner_secret=X_CREDENTIALS["access_token_secret"],
             **signing,
         )
         _, headers, _ = client.sign(url, "GET")
@@ -411,7 +362,7 @@ def test_the_fakes_signature_check_agrees_with_xs_documented_example() -> None:
 def test_an_app_without_write_permission_is_a_clear_refusal(
     adapter: XAdapter, fake: XFake, announcement: Announcement
 ) -> None:
-    fake.read_only(CREDENTIALS["access_token"])
+    fake.read_only(X_CREDENTIALS["access_token"])
     with pytest.raises(PermanentError) as caught:
         adapter.publish(adapter.render(announcement), idempotency_key="delivery-1")
     assert (type(caught.value), caught.value.reason) == (PermanentError, "no_write_permission")
@@ -421,7 +372,7 @@ def test_an_app_without_write_permission_is_a_clear_refusal(
 def test_an_app_outside_a_project_is_a_clear_refusal_and_an_unhealthy_check(
     adapter: XAdapter, fake: XFake, announcement: Announcement
 ) -> None:
-    fake.unenroll(CREDENTIALS["consumer_key"])
+    fake.unenroll(X_CREDENTIALS["consumer_key"])
     with pytest.raises(PermanentError) as caught:
         adapter.publish(adapter.render(announcement), idempotency_key="delivery-1")
     assert caught.value.reason == "client_not_enrolled"
@@ -462,12 +413,12 @@ def test_no_credential_reaches_an_error_or_a_log(
     caplog.set_level(logging.DEBUG)
     adapter = make_adapter()
     adapter.publish(adapter.render(announcement), idempotency_key="delivery-1")
-    sandbox.revoke_token("x", CREDENTIALS["access_token"])
+    sandbox.revoke_token("x", X_CREDENTIALS["access_token"])
     with pytest.raises(AuthError) as caught:
         adapter.publish(_text_post("Altro avviso"), idempotency_key="delivery-2")
 
     logged = "\n".join(record.getMessage() for record in caplog.records)
-    for value in CREDENTIALS.values():
+    for value in X_CREDENTIALS.values():
         assert value not in logged
         assert_secret_absent(caught.value, value)
 
@@ -477,7 +428,7 @@ def test_an_unreadable_secret_is_retryable_and_names_only_its_reference(
     sandbox: Sandbox, session: requests.Session, announcement: Announcement, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for field, variable in ENV.items():
-        monkeypatch.setenv(variable, CREDENTIALS[field])
+        monkeypatch.setenv(variable, X_CREDENTIALS[field])
     monkeypatch.delenv(ENV["access_token_secret"])
     channel = XChannel(
         id="x",
@@ -490,22 +441,4 @@ def test_an_unreadable_secret_is_retryable_and_names_only_its_reference(
         adapter.publish(adapter.render(announcement), idempotency_key=f"delivery-{uuid.uuid4()}")
     assert caught.value.reason == "secret_unavailable"
     assert ENV["access_token_secret"] in str(caught.value)
-    assert sandbox.stats()["requests"] == {}
-
-
-def test_offline_adapter_renders_and_never_calls_x(
-    sandbox: Sandbox, session: requests.Session, announcement: Announcement
-) -> None:
-    channel = XChannel(
-        id="x",
-        platform="x",
-        api_base=sandbox.base_for("x"),
-        **{field: "env:NOT_SET_ANYWHERE" for field in CREDENTIALS},
-    )
-    adapter = adapter_for(channel, session=session, offline=True)
-    rendered = adapter.render(announcement)
-    assert rendered.limit == 280
-    with pytest.raises(PermanentError) as caught:
-        adapter.publish(rendered, idempotency_key="delivery-1")
-    assert caught.value.reason == "offline"
     assert sandbox.stats()["requests"] == {}

@@ -29,8 +29,10 @@ from chalicelib.alerts.render import (
 )
 from chalicelib.channels.mastodon import DEFAULT_LIMITS, MastodonAdapter
 from chalicelib.channels.telegram import MESSAGE_LIMIT, TelegramAdapter
+from devtools.sandbox.counting import utf16_units
 from devtools.sandbox.mastodon import status_length
-from devtools.sandbox.telegram import utf16_units, visible_text
+from devtools.sandbox.telegram import visible_text
+from tests.offline import no_secret
 
 SAMPLES = Path("/work/shared/samples")
 METEOALARM_ITALY = SAMPLES / "meteoalarm-italy-warnings.json"
@@ -40,14 +42,10 @@ LINK = "https://www.protezionecivile.gov.it/it/bollettino/2026-07-31"
 COLOURS = {Level.YELLOW: ("🟡", "gialla"), Level.ORANGE: ("🟠", "arancione"), Level.RED: ("🔴", "rossa")}
 
 
-def _no_token() -> str:
-    raise AssertionError("rendering must not read a token")
-
-
 ADAPTERS = (
-    TelegramAdapter(chat="@ComuneProva", token=_no_token, session=requests.Session(), offline=True),
+    TelegramAdapter(chat="@ComuneProva", token=no_secret, session=requests.Session(), offline=True),
     MastodonAdapter(
-        instance="https://mastodon.invalid", token=_no_token, session=requests.Session(), offline=True
+        instance="https://mastodon.invalid", token=no_secret, session=requests.Session(), offline=True
     ),
 )
 

@@ -9,7 +9,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +18,9 @@ from chalicelib.channels.base import PermanentError
 from chalicelib.channels.bluesky import BlueskyAdapter
 from chalicelib.channels.richtext import LINK_FEATURE, TAG_FEATURE, rich_text, shown_url
 from chalicelib.channels.text import RenderOptions, url_spans
-from devtools.sandbox.bluesky import graphemes, post_problem
+from devtools.sandbox.bluesky import post_problem
+from devtools.sandbox.counting import graphemes
+from tests.offline import NoNetwork, no_secret
 
 ANNOUNCEMENT = Announcement(
     tenant="comune-prova",
@@ -33,19 +34,10 @@ ANNOUNCEMENT = Announcement(
 KEY = "banditore-comune-prova-20261122T081500abcd1234-bluesky"
 
 
-class NoNetwork(requests.Session):
-    def request(self, *args: object, **kwargs: object) -> requests.Response:  # type: ignore[override]
-        raise AssertionError("rendering must not touch the network")
-
-
-def _no_password() -> str:
-    raise AssertionError("render must not read the app password")
-
-
 def _adapter(max_thread_posts: int = 3, options: RenderOptions | None = None) -> BlueskyAdapter:
     return BlueskyAdapter(
         identifier="comune.bsky.social",
-        password=_no_password,
+        password=no_secret,
         session=NoNetwork(),
         max_thread_posts=max_thread_posts,
         options=options,

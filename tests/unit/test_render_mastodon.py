@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +16,7 @@ from chalicelib.channels.base import PostImage
 from chalicelib.channels.mastodon import InstanceLimits, InstanceLimitsCache, MastodonAdapter
 from chalicelib.channels.text import RenderOptions
 from devtools.sandbox.mastodon import status_length
+from tests.offline import NoNetwork, no_secret
 
 INSTANCE = "https://mastodon.example.it"
 ANNOUNCEMENT = Announcement(
@@ -30,13 +30,6 @@ ANNOUNCEMENT = Announcement(
 )
 
 
-class NoNetwork(requests.Session):
-    """A session that fails the test if anything tries to use it."""
-
-    def request(self, *args: object, **kwargs: object) -> requests.Response:  # type: ignore[override]
-        raise AssertionError("rendering must not touch the network here")
-
-
 def _adapter(
     limits: InstanceLimits | None = None, *, max_thread_posts: int = 3, options: RenderOptions | None = None
 ) -> MastodonAdapter:
@@ -46,17 +39,13 @@ def _adapter(
         cache.get(INSTANCE, lambda: limits)
     return MastodonAdapter(
         instance=INSTANCE,
-        token=_no_token,
+        token=no_secret,
         session=NoNetwork(),
         offline=limits is None,
         limits_cache=cache,
         max_thread_posts=max_thread_posts,
         options=options,
     )
-
-
-def _no_token() -> str:
-    raise AssertionError("render must not read the token")
 
 
 def test_render_is_title_summary_link_and_hashtags() -> None:

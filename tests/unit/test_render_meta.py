@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,7 +14,9 @@ from chalicelib.channels.facebook import MESSAGE_LIMIT, FacebookAdapter
 from chalicelib.channels.instagram import CAPTION_LIMIT, MAX_HASHTAGS, InstagramAdapter
 from chalicelib.channels.text import RenderOptions
 from chalicelib.channels.threads import TEXT_LIMIT, ThreadsAdapter, threads_length
-from devtools.sandbox.meta import HASHTAG, threads_units, utf16_units
+from devtools.sandbox.counting import utf16_units
+from devtools.sandbox.meta import HASHTAG, threads_units
+from tests.offline import NoNetwork, no_secret
 
 ANNOUNCEMENT = Announcement(
     tenant="comune-prova",
@@ -28,28 +29,17 @@ ANNOUNCEMENT = Announcement(
 )
 
 
-class NoNetwork(requests.Session):
-    """A session that fails the test if anything tries to use it."""
-
-    def request(self, *args: object, **kwargs: object) -> requests.Response:
-        raise AssertionError("rendering must not touch the network")
-
-
-def _no_token() -> str:
-    raise AssertionError("render must not read the token")
-
-
 def facebook(options: RenderOptions | None = None) -> FacebookAdapter:
-    return FacebookAdapter(page_id="1", token=_no_token, session=NoNetwork(), options=options)
+    return FacebookAdapter(page_id="1", token=no_secret, session=NoNetwork(), options=options)
 
 
 def instagram(options: RenderOptions | None = None) -> InstagramAdapter:
-    return InstagramAdapter(user_id="1", token=_no_token, session=NoNetwork(), options=options)
+    return InstagramAdapter(user_id="1", token=no_secret, session=NoNetwork(), options=options)
 
 
 def threads(max_thread_posts: int = 3) -> ThreadsAdapter:
     return ThreadsAdapter(
-        user_id="me", token=_no_token, session=NoNetwork(), max_thread_posts=max_thread_posts
+        user_id="me", token=no_secret, session=NoNetwork(), max_thread_posts=max_thread_posts
     )
 
 

@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 from chalicelib.announcements import Announcement, Image
 from chalicelib.channels.base import PermanentError, PostImage
 from chalicelib.channels.telegram import CAPTION_LIMIT, MESSAGE_LIMIT, TelegramAdapter
-from devtools.sandbox.telegram import EntityParseError, utf16_units, visible_text
+from devtools.sandbox.counting import utf16_units
+from devtools.sandbox.telegram import EntityParseError, visible_text
+from tests.offline import no_secret
 
 ANNOUNCEMENT = Announcement(
     tenant="comune-prova",
@@ -32,11 +34,7 @@ ANNOUNCEMENT = Announcement(
 @pytest.fixture(scope="module")
 def adapter() -> TelegramAdapter:
     # Rendering never touches the network; the token provider would fail loudly if it were asked.
-    return TelegramAdapter(chat="@comune_prova", token=_no_token, session=requests.Session())
-
-
-def _no_token() -> str:
-    raise AssertionError("render must not read the token")
+    return TelegramAdapter(chat="@comune_prova", token=no_secret, session=requests.Session())
 
 
 def test_render_is_bold_title_summary_link_and_hashtags(adapter: TelegramAdapter) -> None:
@@ -165,7 +163,7 @@ LINKS = st.builds(
 def test_property_never_over_the_limit_well_formed_and_link_whole(
     title: str, summary: str, link: str | None, categories: tuple[str, ...], alt: str | None
 ) -> None:
-    adapter = TelegramAdapter(chat="@comune_prova", token=_no_token, session=requests.Session())
+    adapter = TelegramAdapter(chat="@comune_prova", token=no_secret, session=requests.Session())
     image = None if alt is None else Image(url=PHOTO, alt=alt)
     post = adapter.render(
         Announcement(

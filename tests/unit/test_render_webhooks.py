@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import replace
 from html.parser import HTMLParser
 
-import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +22,7 @@ from chalicelib.channels.webhooks.slack import message_payload as slack_payload
 from devtools.sandbox.webhooks import discord as discord_fake
 from devtools.sandbox.webhooks import matrix as matrix_fake
 from devtools.sandbox.webhooks import slack as slack_fake
+from tests.offline import NoNetwork, no_secret
 
 ANNOUNCEMENT = Announcement(
     tenant="comune-prova",
@@ -35,28 +35,17 @@ ANNOUNCEMENT = Announcement(
 )
 
 
-class NoNetwork(requests.Session):
-    """A session that fails the test if anything tries to use it."""
-
-    def request(self, *args: object, **kwargs: object) -> requests.Response:  # type: ignore[override]
-        raise AssertionError("rendering must not touch the network")
-
-
-def _no_secret() -> str:
-    raise AssertionError("render must not read the secret")
-
-
 def slack() -> SlackAdapter:
-    return SlackAdapter(webhook_url=_no_secret, session=NoNetwork())
+    return SlackAdapter(webhook_url=no_secret, session=NoNetwork())
 
 
 def discord() -> DiscordAdapter:
-    return DiscordAdapter(webhook_url=_no_secret, session=NoNetwork())
+    return DiscordAdapter(webhook_url=no_secret, session=NoNetwork())
 
 
 def matrix() -> MatrixAdapter:
     return MatrixAdapter(
-        homeserver="https://matrix.example.it", room_id="!a:example.it", token=_no_secret, session=NoNetwork()
+        homeserver="https://matrix.example.it", room_id="!a:example.it", token=no_secret, session=NoNetwork()
     )
 
 

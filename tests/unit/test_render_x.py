@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +16,7 @@ from chalicelib.channels.text import RenderOptions
 from chalicelib.channels.weighted import weighted_length
 from chalicelib.channels.x import Credentials, XAdapter
 from devtools.sandbox.x import post_weight
+from tests.offline import NoNetwork, no_secret
 
 ANNOUNCEMENT = Announcement(
     tenant="comune-prova",
@@ -42,20 +42,9 @@ EMOJI = {
 }
 
 
-class NoNetwork(requests.Session):
-    """A session that fails the test if anything tries to use it."""
-
-    def request(self, *args: object, **kwargs: object) -> requests.Response:  # type: ignore[override]
-        raise AssertionError("rendering must not touch the network")
-
-
-def _no_secret() -> str:
-    raise AssertionError("render must not read a secret")
-
-
 def _adapter(max_thread_posts: int = 3, options: RenderOptions | None = None) -> XAdapter:
     return XAdapter(
-        credentials=Credentials(_no_secret, _no_secret, _no_secret, _no_secret),
+        credentials=Credentials(no_secret, no_secret, no_secret, no_secret),
         session=NoNetwork(),
         max_thread_posts=max_thread_posts,
         options=options,

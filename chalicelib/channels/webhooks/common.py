@@ -3,7 +3,6 @@ that escapes a feed item's text everywhere but in its links, and the Retry-After
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -12,12 +11,12 @@ import requests
 
 from chalicelib.channels.base import AuthError, PostImage
 from chalicelib.channels.text import url_spans
-from chalicelib.channels.transport import read_token
+from chalicelib.channels.transport import UrlSecretFilter, read_token, redact_urllib3_logs
 
 Markup = Callable[[str], str]
 
 # The secret part of Slack (/services/T…/B…/secret) and Discord (/webhooks/<id>/<token>) webhook paths.
-_SECRET_PATH = re.compile(r"(/services/|/webhooks/\d+/)[^\s\"'?#]+")
+_SECRET_PATH = UrlSecretFilter(re.compile(r"(/services/|/webhooks/\d+/)[^\s\"'?#]+"), r"\1***")
 
 
 def read_webhook_url(provider: Callable[[], str], *, platform: str) -> str:
@@ -34,24 +33,9 @@ def read_webhook_url(provider: Callable[[], str], *, platform: str) -> str:
     return url
 
 
-class _SecretPathFilter(logging.Filter):
-    """urllib3 logs request paths (DEBUG): a webhook's path holds its secret."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = _SECRET_PATH.sub(r"\1***", message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-_URLLIB3_FILTER = _SecretPathFilter()
-
-
 def redact_webhook_paths_in_logs() -> None:
-    pool_logger = logging.getLogger("urllib3.connectionpool")
-    if _URLLIB3_FILTER not in pool_logger.filters:
-        pool_logger.addFilter(_URLLIB3_FILTER)
+    """urllib3 logs request paths (DEBUG): a webhook's path holds its secret."""
+    redact_urllib3_logs(_SECRET_PATH)
 
 
 def outside_urls(text: str, escape: Markup, link: Markup) -> str:

@@ -28,7 +28,7 @@ import requests
 
 from chalicelib.announcements import Announcement
 from chalicelib.channels.base import AuthError, ChannelCheck, PostResult, PublishError, RenderedPost
-from chalicelib.channels.text import PostParts, RenderOptions, fit_post, plain_text
+from chalicelib.channels.text import PostParts, RenderOptions, escape_html, fit_post, plain_text
 from chalicelib.channels.transport import (
     Timeout,
     check_with,
@@ -79,15 +79,11 @@ def formatted_body(text: str, title: str | None = None) -> str:
 
 
 def _html(text: str) -> str:
-    return outside_urls(text, _escape, _anchor).replace("\n", "<br>")
-
-
-def _escape(text: str) -> str:
-    return html.escape(text, quote=False)
+    return outside_urls(text, escape_html, _anchor).replace("\n", "<br>")
 
 
 def _anchor(url: str) -> str:
-    return f'<a href="{html.escape(url)}">{_escape(url)}</a>'
+    return f'<a href="{html.escape(url)}">{escape_html(url)}</a>'
 
 
 def _json_bytes(text: str) -> int:

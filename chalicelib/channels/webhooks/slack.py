@@ -28,7 +28,6 @@ from chalicelib.announcements import Announcement
 from chalicelib.channels.base import (
     AuthError,
     ChannelCheck,
-    PostImage,
     PostResult,
     PublishError,
     RenderedPost,
@@ -39,8 +38,8 @@ from chalicelib.channels.text import (
     fit_post,
     plain_text,
     post_image,
-    shorten,
     utf16_length,
+    within_characters,
 )
 from chalicelib.channels.transport import (
     Timeout,
@@ -204,14 +203,14 @@ def message_payload(post: RenderedPost) -> dict[str, Any]:
         # verbatim: Slack must not turn plain words into links or mentions; our links are explicit.
         "type": "section",
         "text": {"type": "mrkdwn", "text": post.text, "verbatim": True},
-        "accessory": {"type": "image", "image_url": post.image.url, "alt_text": _alt_text(post.image)},
+        "accessory": {
+            "type": "image",
+            "image_url": post.image.url,
+            "alt_text": within_characters(post.image.alt, ALT_TEXT_LIMIT),
+        },
     }
     # The text stays as the notification's fallback.
     return {"text": post.text, "blocks": [section]}
-
-
-def _alt_text(image: PostImage) -> str:
-    return shorten(image.alt, lambda alt: len(alt) <= ALT_TEXT_LIMIT) or image.alt[:ALT_TEXT_LIMIT]
 
 
 def _code(response: requests.Response) -> str:

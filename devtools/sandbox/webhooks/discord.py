@@ -154,7 +154,7 @@ class DiscordFake:
         except _Refusal as refusal:
             return error(400, refusal.code, str(refusal))
         message = self._create(webhook_id, payload, embeds)
-        if (request.query.get("wait") or [""])[0].lower() != "true":
+        if (request.query_value("wait") or "").lower() != "true":
             return Reply(204, headers=headers)
         reply = json_reply(200, message)
         reply.headers.update(headers)

@@ -29,7 +29,6 @@ MAX_EVENT_BYTES = 65_536
 EVENT_ENVELOPE_BYTES = 2048
 # Synapse's default message limit (0.2/s, bursts of 10), per token; enforced only on request.
 MESSAGES_PER_BURST, BURST_SECONDS = 10, 50.0
-_BEARER = re.compile(r"Bearer\s+(\S+)")
 _ROOM_ID = re.compile(r"![^:]+:.+")
 
 
@@ -139,10 +138,9 @@ class MatrixFake:
         return _rate_limited(wait) if wait else None
 
     def _token(self, request: Request) -> tuple[str, Reply | None]:
-        match = _BEARER.fullmatch((request.header("Authorization") or "").strip())
-        if match is None:
+        token = request.bearer_token()
+        if token is None:
             return "", error(401, "M_MISSING_TOKEN", "Missing access token.")
-        token = match.group(1)
         if self._state.is_revoked("matrix", token):
             return token, error(401, "M_UNKNOWN_TOKEN", "Invalid access token passed.", soft_logout=False)
         return token, None

@@ -1,0 +1,110 @@
+"""Who is calling the staff API, and which tenants they may act for.
+
+In AWS every /inbox route has a Cognito user pool authorizer (app.py attaches it when
+BANDITORE_STAFF_USER_POOL_ARN names the pool, which the CDK stack sets at synth): API Gateway has
+verified the caller's ID token before the function runs, and the handler only reads the token's
+claims, mapping its `tenant-{id}` groups to tenants.
+
+Locally there is no API Gateway and no user pool, so staff present dev tokens (`Authorization:
+Bearer <token>`) listed in BANDITORE_DEV_TOKENS as JSON {token: {"user": ..., "tenants": [...]}}.
+Dev tokens are accepted only while no user pool is configured. That is safe because the two never
+meet: in AWS the pool is configured (so dev tokens are never even read) and the stack never sets
+BANDITORE_DEV_TOKENS (tests/infra asserts both); a deployment missing the pool variable has no
+dev tokens either, so every request is refused with 401 rather than let through. The reverse is
+not safe: never set the pool variable locally, where Chalice's local server decodes Cognito tokens
+without verifying them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from chalice.app import CognitoUserPoolAuthorizer
+
+USER_POOL_ARN_ENV = "BANDITORE_STAFF_USER_POOL_ARN"
+DEV_TOKENS_ENV = "BANDITORE_DEV_TOKENS"
+AUTHORIZER_NAME = "StaffUserPool"
+GROUP_PREFIX = "tenant-"
+# The 401 answer, the same from the handler and from API Gateway's own refusal (infra sets it there).
+UNAUTHENTICATED_MESSAGE = "Autenticazione richiesta: manca un token valido."
+WWW_AUTHENTICATE = 'Bearer realm="banditore-inbox"'
+_BEARER = re.compile(r"^Bearer +([\x21-\x7e]{1,512})$", re.IGNORECASE)
+
+
+class NotAuthenticated(Exception):
+    """No credentials, or credentials nobody issued (401)."""
+
+
+class NotAllowed(Exception):
+    """A known user asking for a tenant they do not belong to (403)."""
+
+
+@dataclass(frozen=True)
+class Staff:
+    user: str
+    tenants: frozenset[str]
+
+    def check_member(self, tenant: str) -> None:
+        if tenant not in self.tenants:
+            raise NotAllowed(tenant)
+
+
+def group_name(tenant: str) -> str:
+    """The Cognito group of a tenant's staff (the CDK stack creates one per configured tenant)."""
+    return f"{GROUP_PREFIX}{tenant}"
+
+
+def staff_authorizer() -> CognitoUserPoolAuthorizer | None:
+    """The authorizer for every /inbox route, or None where no user pool is configured (locally).
+    Read when app.py is imported: under CDK synth the ARN is a token the template resolves."""
+    arn = os.environ.get(USER_POOL_ARN_ENV)
+    return CognitoUserPoolAuthorizer(AUTHORIZER_NAME, provider_arns=[arn]) if arn else None
+
+
+def authenticate(request_context: Mapping[str, Any], headers: Mapping[str, str]) -> Staff:
+    if os.environ.get(USER_POOL_ARN_ENV):
+        authorizer = request_context.get("authorizer") or {}
+        return staff_from_claims(authorizer.get("claims") or {})
+    return staff_from_dev_token(headers.get("authorization", ""), os.environ.get(DEV_TOKENS_ENV, ""))
+
+
+def staff_from_claims(claims: Mapping[str, Any]) -> Staff:
+    """The user and tenants of a token API Gateway verified. API Gateway hands every claim over as
+    a string: a list of groups arrives as "a,b" or "[a b]" depending on the integration, so all
+    three shapes are read (group names hold neither commas, spaces nor brackets)."""
+    user = claims.get("cognito:username") or claims.get("username") or claims.get("sub")
+    if not isinstance(user, str) or not user:
+        raise NotAuthenticated("no user in the token's claims")
+    groups = claims.get("cognito:groups", [])
+    if isinstance(groups, str):
+        groups = groups.strip("[]").replace(",", " ").split()
+    names = [group for group in groups if isinstance(group, str)] if isinstance(groups, list) else []
+    return Staff(user, frozenset(g.removeprefix(GROUP_PREFIX) for g in names if g.startswith(GROUP_PREFIX)))
+
+
+def staff_from_dev_token(authorization: str, configured: str) -> Staff:
+    """The identity a dev token stands for. Every configured token is compared, in constant time
+    and on digests (so neither the position of a match nor a token's length shows in the timing)."""
+    match = _BEARER.match(authorization)
+    if not match or not configured:
+        raise NotAuthenticated("no bearer token")
+    try:
+        tokens = json.loads(configured)
+    except ValueError:
+        raise NotAuthenticated(f"{DEV_TOKENS_ENV} is not JSON") from None
+    given = hashlib.sha256(match.group(1).encode()).digest()
+    found: Any = None
+    for token, identity in tokens.items() if isinstance(tokens, dict) else []:
+        if hmac.compare_digest(given, hashlib.sha256(str(token).encode()).digest()):
+            found = identity
+    if not isinstance(found, dict) or not isinstance(found.get("user"), str):
+        raise NotAuthenticated("unknown token")
+    tenants = found.get("tenants", [])
+    return Staff(found["user"], frozenset(t for t in tenants if isinstance(t, str)))
