@@ -14,7 +14,9 @@ from chalicelib import settings
 from chalicelib.inbox.auth import staff_authorizer
 from chalicelib.observability import logger, metrics
 
-app = Chalice(app_name="banditore")
+# Powertools owns logging: Chalice would otherwise take over the logger named like the app (and the
+# Powertools service), "banditore", making it errors-only without propagation.
+app = Chalice(app_name="banditore", configure_logs=False)
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
 app.register_middleware(ConvertToMiddleware(metrics.log_metrics))
 # What a WebSub hub pushes: the alert feed's own media type. Binary to API Gateway, so the body reaches

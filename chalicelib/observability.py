@@ -46,6 +46,9 @@ INBOUND_IGNORED = "InboundIgnored"  # items of platform events that are not citi
 DANGER_REPORTS = "DangerReports"  # messages flagged urgent: danger words or a location (alarmed)
 AUTOMATIC_ANSWERS = "AutomaticAnswers"  # FAQ and alert-status answers recorded, by source
 WEBHOOKS_REFUSED = "WebhooksRefused"  # inbox webhook calls refused (bad secret, signature, size...)
+INBOUND_FAILURES = "InboundFailures"  # inbox lane records that failed and go back to the queue (alarmed)
+REPLIES_SENT = "RepliesSent"  # staff replies and automatic answers a platform confirmed, by platform
+REPLY_FAILURES = "ReplyFailures"  # replies that will never reach the citizen, by platform and reason
 
 
 def count(name: str, value: float = 1, **breakdown: str) -> None:

@@ -94,6 +94,10 @@ class PostRef:
     def root_ref(self) -> dict[str, str]:
         return {"uri": at_uri(self.did, self.root_rkey), "cid": self.root_cid}
 
+    def reply(self) -> Reply:
+        """A reply under this post: in its thread, whose first post is ours too."""
+        return Reply(root=self.root_ref(), parent=self.strong_ref(), own_root=(self.root_rkey, self.root_cid))
+
     def encode(self) -> str:
         own = f"{self.did}/{self.rkey}/{self.cid}"
         if (self.root_rkey, self.root_cid) == (self.rkey, self.cid):
@@ -109,6 +113,18 @@ class PostRef:
         if len(parts) != rooted or not all(parts) or not parts[0].startswith("did:"):
             raise PermanentError(f"Bluesky: not a post of this channel: {remote_id[:80]}", reason="bad_reply")
         return cls(*parts)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a reply record names (app.bsky.feed.post#replyRef): its thread's first post and the post
+    it answers, as strong refs {uri, cid}. `own_root` is that first post's (rkey, cid) when it is
+    one of ours, for the reply's remote id; None under someone else's post (a citizen's), where the
+    reply's remote id names it as the start of a thread of ours."""
+
+    root: dict[str, str]
+    parent: dict[str, str]
+    own_root: tuple[str, str] | None
 
 
 def at_uri(did: str, rkey: str) -> str:

@@ -7,10 +7,10 @@ publishes a rendered post. Errors are classified here once: the publisher only k
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from chalicelib.announcements import Announcement
 
@@ -117,6 +117,56 @@ class ChannelAdapter(Protocol):
     def check(self) -> ChannelCheck:
         """Ask the platform whether the credentials work (one cheap authenticated read); never
         raises for a platform answer, only reports it."""
+        ...
+
+
+@dataclass(frozen=True, repr=False)  # no repr: the ids name the citizen, and reprs reach logs
+class ReplyTarget:
+    """A citizen's message to answer, as ingestion stored it (InboundMessage.reply_target).
+
+    `ids` are the platform's own: Telegram chat_id + message_id; Mastodon status_id + acct; Bluesky
+    uri + cid (and root_uri + root_cid when the message is itself a reply); X tweet_id; Facebook
+    comment_id (+ post_id) for a comment, recipient_id (the page-scoped id) for Messenger. `direct`
+    says the conversation is a private one (a private chat, Messenger, a direct message), which an
+    adapter must never answer in public. The times serve platforms whose answers have a window
+    (Messenger): when the message answered was written, and when the citizen last wrote at all."""
+
+    ids: Mapping[str, str]
+    direct: bool
+    message_at: datetime
+    last_message_at: datetime
+
+    def require(self, *names: str, platform: str) -> tuple[str, ...]:
+        """The ids an adapter needs, in order; PermanentError("bad_reply_target") when one is missing
+        (the message was stored by an ingest path that does not know this platform's answers)."""
+        missing = [name for name in names if not self.ids.get(name)]
+        if missing:
+            raise PermanentError(
+                f"{platform}: the citizen's message has no {', '.join(missing)} to answer it by",
+                reason="bad_reply_target",
+            )
+        return tuple(self.ids[name] for name in names)
+
+
+@runtime_checkable
+class Answering(Protocol):
+    """An adapter that can answer a citizen on the channel the citizen wrote on (the inbox's staff
+    replies and automatic answers; chalicelib/inbox/sending.py). Errors are classified as publish
+    classifies them; reasons of its own: "bad_reply_target", "private_unsupported" (a private answer
+    where the platform has none), "messenger_window_closed" (Messenger's rules)."""
+
+    def answer(
+        self,
+        target: ReplyTarget,
+        text: str,
+        *,
+        idempotency_key: str,
+        private: bool = False,
+        automatic: bool = False,
+    ) -> PostResult:
+        """Send `text` (cut at a word, or threaded where the platform has threads, as publish does)
+        as an answer threaded to the citizen's message. `private`: in private, to a public comment.
+        `automatic`: no person wrote it (Messenger's human-agent tag is then not allowed)."""
         ...
 
 

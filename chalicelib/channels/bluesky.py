@@ -33,10 +33,12 @@ from typing import Any
 import requests
 
 from chalicelib.announcements import Announcement
+from chalicelib.channels.answering import answer_post, refuse_private
 from chalicelib.channels.atproto import (
     POST_COLLECTION,
     SESSIONS,
     PostRef,
+    Reply,
     Session,
     SessionCache,
     at_uri,
@@ -51,6 +53,7 @@ from chalicelib.channels.base import (
     PublishError,
     RateLimited,
     RenderedPost,
+    ReplyTarget,
     post_thread,
 )
 from chalicelib.channels.media import COMMON_TYPES, MediaUnavailable, fetch_image
@@ -167,17 +170,56 @@ class BlueskyAdapter:
         embed = self._embed(post, password)
 
         def send_one(text: str, parent: str | None, index: int) -> PostResult:
+            # The pieces after the first reply to our own results, always readable.
+            above = thread if index == 0 else PostRef.decode(parent or "")
             return self._create_post(
                 password,
                 text,
                 rkey=record_key(idempotency_key, index),
-                # The pieces after the first reply to our own results, always readable.
-                parent=thread if index == 0 else PostRef.decode(parent or ""),
+                reply=above.reply() if above else None,
                 embed=embed if index == 0 else None,
                 link=post.link,
             )
 
         return post_thread(post, reply_to, send_one)
+
+    def answer(
+        self,
+        target: ReplyTarget,
+        text: str,
+        *,
+        idempotency_key: str,
+        private: bool = False,
+        automatic: bool = False,
+    ) -> PostResult:
+        """A reply to the citizen's post (whose author Bluesky notifies), in the thread their post
+        belongs to, threaded within 300 graphemes like a post and made exactly once as a post is
+        (rkeys from the key). Bluesky has no private answer here: one is refused, never made public."""
+        del automatic  # Bluesky has no rules of its own for automatic answers
+        if private or target.direct:
+            raise refuse_private(PLATFORM)
+        if self.offline:
+            raise refuse_offline(PLATFORM)
+        uri, cid = target.require("uri", "cid", platform=PLATFORM)
+        citizen = {"uri": uri, "cid": cid}
+        # A post that is itself a reply names the first post of its thread; ours must name it too.
+        root_uri, root_cid = target.ids.get("root_uri"), target.ids.get("root_cid")
+        root = {"uri": root_uri, "cid": root_cid} if root_uri and root_cid else citizen
+        post = answer_post(text, measure=shown_length, limit=POST_LIMIT, max_posts=self._max_thread_posts)
+        password = read_token(self._password, platform=PLATFORM)
+
+        def send_one(piece: str, previous: str | None, index: int) -> PostResult:
+            parent = citizen if index == 0 else PostRef.decode(previous or "").strong_ref()
+            return self._create_post(
+                password,
+                piece,
+                rkey=record_key(idempotency_key, index),
+                reply=Reply(root=root, parent=parent, own_root=None),
+                embed=None,
+                link=None,
+            )
+
+        return post_thread(post, None, send_one)
 
     def check(self) -> ChannelCheck:
         """getSession with the shared session: proves the app password without spending a
@@ -199,7 +241,7 @@ class BlueskyAdapter:
         text: str,
         *,
         rkey: str,
-        parent: PostRef | None,
+        reply: Reply | None,
         embed: dict[str, Any] | None,
         link: str | None,
     ) -> PostResult:
@@ -214,8 +256,8 @@ class BlueskyAdapter:
             record["facets"] = list(rich.facets)
         if embed:
             record["embed"] = embed
-        if parent:
-            record["reply"] = {"root": parent.root_ref(), "parent": parent.strong_ref()}
+        if reply:
+            record["reply"] = {"root": reply.root, "parent": reply.parent}
 
         def create(session: Session) -> requests.Response:
             body = {"repo": session.did, "collection": POST_COLLECTION, "rkey": rkey, "record": record}
@@ -227,7 +269,7 @@ class BlueskyAdapter:
             cid = _created_cid(answer, at_uri(session.did, rkey))
         else:
             cid = self._cid_of_existing(session.did, rkey, self._error_for(response))
-        root = (parent.root_rkey, parent.root_cid) if parent else (rkey, cid)
+        root = reply.own_root if reply and reply.own_root else (rkey, cid)
         ref = PostRef(did=session.did, rkey=rkey, cid=cid, root_rkey=root[0], root_cid=root[1])
         return PostResult(remote_id=ref.encode(), url=_web_url(session, rkey))
 

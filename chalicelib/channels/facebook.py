@@ -2,6 +2,8 @@
 or a photo post (image URL, caption, alt text) when the announcement has an image; a reply is a comment
 under the first post. Measured in UTF-16 code units against the message limit (63,206), cut at a word
 with the link kept: Facebook has no threads.
+Citizens are answered (`answer`) under their comments, or through Messenger's Send API in private,
+within Messenger's windows.
 
 Delivery is at-least-once. Graph has no idempotency, so `idempotency_key` is accepted and ignored, and a
 retry after an unknown outcome (a read timeout, a dropped connection, process death after Facebook's
@@ -14,15 +16,17 @@ Graph's own error codes (graph.classify).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any
 
 import requests
 
 from chalicelib.announcements import Announcement
+from chalicelib.channels.answering import answer_post
 from chalicelib.channels.base import (
     ChannelCheck,
     PermanentError,
@@ -30,10 +34,12 @@ from chalicelib.channels.base import (
     PostResult,
     PublishError,
     RenderedPost,
+    ReplyTarget,
 )
 from chalicelib.channels.graph import GraphClient, expiry_of, required_id
 from chalicelib.channels.text import PostParts, RenderOptions, fit_post, plain_text, post_image, utf16_length
 from chalicelib.channels.transport import Timeout, detail, json_object, read_token, refuse_offline
+from chalicelib.clock import utcnow
 from chalicelib.config.models import FacebookChannel
 from chalicelib.http import TIMEOUT
 from chalicelib.observability import logger
@@ -43,6 +49,13 @@ PLATFORM = "Facebook"
 DEFAULT_API_BASE = "https://graph.facebook.com"
 DEFAULT_API_VERSION = "v24.0"
 MESSAGE_LIMIT = 63_206
+# Messenger (the Send API): a text message holds under 2000 characters; a person may be written to
+# within 24 hours of their last message, and a person's answer (the HUMAN_AGENT tag, which the app
+# must be approved for) within 7 days; a private reply to a comment within 7 days of the comment.
+MESSENGER_TEXT_LIMIT = 1999
+STANDARD_WINDOW = timedelta(hours=24)
+HUMAN_AGENT_WINDOW = timedelta(days=7)
+PRIVATE_REPLY_WINDOW = timedelta(days=7)
 
 
 def public_url(post_id: str) -> str:
@@ -125,6 +138,47 @@ class FacebookAdapter:
         post_id = required_id(body, "id", platform=PLATFORM, endpoint="feed")
         return PostResult(remote_id=post_id, url=public_url(post_id))
 
+    def answer(
+        self,
+        target: ReplyTarget,
+        text: str,
+        *,
+        idempotency_key: str,
+        private: bool = False,
+        automatic: bool = False,
+    ) -> PostResult:
+        """Messenger (a direct conversation): a Send API message to the citizen's page-scoped id, as
+        a response within 24 hours of their last message, then for a person's answer with the
+        HUMAN_AGENT tag up to 7 days; later, or later than 24 hours for an automatic answer, it is
+        refused here with reason "messenger_window_closed" (Meta would refuse it too: code 10,
+        subcode 2018278, which lands as the same reason). A comment: a public reply under it, or
+        with `private` a private reply (the Send API naming the comment: one per comment, within 7
+        days of it), which opens a Messenger conversation if the citizen answers. Cut at a word to
+        the limit; at-least-once, as posts (Graph has no idempotency)."""
+        del idempotency_key  # Graph has no idempotency: see the module docstring
+        if self.offline:
+            raise refuse_offline(PLATFORM)
+        if target.direct:
+            (person,) = target.require("recipient_id", platform=PLATFORM)
+            return self._message({"id": person}, text, _messaging(target.last_message_at, automatic))
+        (comment,) = target.require("comment_id", platform=PLATFORM)
+        if private:
+            if utcnow() - target.message_at > PRIVATE_REPLY_WINDOW:
+                raise _window_closed("a private reply goes within 7 days of the comment")
+            return self._message({"comment_id": comment}, text, {"messaging_type": "RESPONSE"})
+        post = answer_post(text, measure=utf16_length, limit=MESSAGE_LIMIT)
+        commented = target.ids.get("post_id")
+        return self._graph.comment(
+            post.text, comment, link=lambda _: public_url(commented) if commented else None
+        )
+
+    def _message(self, recipient: dict[str, str], text: str, messaging: dict[str, str]) -> PostResult:
+        post = answer_post(text, measure=utf16_length, limit=MESSENGER_TEXT_LIMIT)
+        fields = {"recipient": json.dumps(recipient), "message": json.dumps({"text": post.text}), **messaging}
+        body = self._graph.post(f"{self.page_id}/messages", endpoint="messages", fields=fields)
+        message_id = required_id(body, "message_id", platform=PLATFORM, endpoint="messages")
+        return PostResult(remote_id=message_id, url=None)
+
     def _photo(self, text: str, image: PostImage) -> PostResult | None:
         """A photo post, its caption the whole text (a photo has no link card, the URL in the text is
         clickable); None when Facebook cannot use the image, so the post goes out without it."""
@@ -173,6 +227,22 @@ class FacebookAdapter:
             problem = str(self._graph.error_for(response, secrets[1]))
         logger.warning("Facebook debug_token unavailable, checking /me", extra={"problem": problem})
         return None
+
+
+def _messaging(last_message_at: datetime, automatic: bool) -> dict[str, str]:
+    """How Messenger lets a message go this long after the citizen's last one (see answer)."""
+    waited = utcnow() - last_message_at
+    if waited <= STANDARD_WINDOW:
+        return {"messaging_type": "RESPONSE"}
+    if waited <= HUMAN_AGENT_WINDOW and not automatic:
+        return {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
+    if automatic:
+        raise _window_closed("an automatic answer goes within 24 hours of the citizen's last message")
+    raise _window_closed("a person's answer goes within 7 days of the citizen's last message")
+
+
+def _window_closed(rule: str) -> PermanentError:
+    return PermanentError(f"{PLATFORM}: too late for Messenger: {rule}", reason="messenger_window_closed")
 
 
 def _token_health(data: dict[str, Any], configured: datetime | None) -> ChannelCheck:

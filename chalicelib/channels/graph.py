@@ -63,6 +63,9 @@ REFUSALS: dict[int, str] = {
     368: "blocked",  # temporarily blocked for policy violations ("misusing this feature")
     506: "duplicate",  # "Duplicate status message": the same text posted again
 }
+# Refusals a subcode names more precisely than its code: Messenger's 10/2018278, "This message is
+# sent outside of allowed window" (a permission code, though no permission would help).
+SUBCODE_REFUSALS: dict[int, str] = {2018278: "messenger_window_closed"}
 # Instagram's content publishing quota (50 posts per 24 h): code 9, subcode 2207042. The quota is a
 # rolling day; an hour is a fair first wait, the redelivery backs off further if it persists.
 PUBLISHING_LIMIT_SUBCODE = 2207042
@@ -172,6 +175,8 @@ def _retryable(
 
 def _refusal_reason(error: GraphError, status: int) -> str:
     code = error.code
+    if error.subcode in SUBCODE_REFUSALS:
+        return SUBCODE_REFUSALS[error.subcode]
     if error.subcode == SPAM_SUBCODE:
         return "blocked"
     if code in IMAGE_CODES or error.subcode in IMAGE_SUBCODES:

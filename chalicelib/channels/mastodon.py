@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from http import HTTPStatus
@@ -29,6 +29,7 @@ from typing import Any, Literal
 import requests
 
 from chalicelib.announcements import Announcement
+from chalicelib.channels.answering import answer_post
 from chalicelib.channels.base import (
     AuthError,
     ChannelCheck,
@@ -36,6 +37,7 @@ from chalicelib.channels.base import (
     PostResult,
     PublishError,
     RenderedPost,
+    ReplyTarget,
     RetryableError,
     post_thread,
 )
@@ -43,6 +45,7 @@ from chalicelib.channels.media import COMMON_TYPES, FetchedImage, MediaUnavailab
 from chalicelib.channels.text import (
     PostParts,
     RenderOptions,
+    grapheme_count,
     post_image,
     thread_texts,
     url_weighted_length,
@@ -95,6 +98,16 @@ class InstanceLimits:
     image_size_limit: int = DEFAULT_IMAGE_SIZE_LIMIT
     # The instance's image types that media.fetch_image can recognise.
     image_types: frozenset[str] = COMMON_TYPES
+
+
+@dataclass(frozen=True)
+class _Status:
+    """One status as sent: its text, Idempotency-Key, visibility and attached media."""
+
+    text: str
+    key: str
+    visibility: str
+    media_ids: tuple[str, ...] = ()
 
 
 # Mastodon's own defaults: an instance can raise them (some forks do), never lower them.
@@ -217,14 +230,41 @@ class MastodonAdapter:
             raise refuse_offline(PLATFORM)
         token = read_token(self._token, platform=PLATFORM)
         media_ids = self._media_ids(post.image, token) if post.image else ()
+        return self._thread(
+            post, token, idempotency_key, reply_to, self._visibility, media_ids=media_ids, alone_if_gone=True
+        )
 
-        def send_one(text: str, parent: str | None, index: int) -> PostResult:
-            # The first piece keeps the delivery's own key: a retry of a post made before threads
-            # existed, or of a single post, is still recognised.
-            key = idempotency_key if index == 0 else f"{idempotency_key}/{index}"
-            return self._status(text, token, key, parent, media_ids if index == 0 else ())
-
-        return post_thread(post, reply_to, send_one)
+    def answer(
+        self,
+        target: ReplyTarget,
+        text: str,
+        *,
+        idempotency_key: str,
+        private: bool = False,
+        automatic: bool = False,
+    ) -> PostResult:
+        """A reply to the citizen's status, each piece opening with their @acct: a direct status
+        reaches only the accounts it mentions, and a public one notifies them. Direct when the
+        conversation is private or the answer is (Mastodon's private answer to a public mention);
+        the channel's visibility otherwise. Threaded within the instance's limit like a post, with
+        the same idempotency. A status the citizen deleted is not answered (404, "not_found"): an
+        answer standing alone would make no sense to anyone."""
+        del automatic  # Mastodon has no rules of its own for automatic answers
+        if self.offline:
+            raise refuse_offline(PLATFORM)
+        status_id, acct = target.require("status_id", "acct", platform=PLATFORM)
+        mention = f"@{acct.removeprefix('@')} "
+        limits = self.limits()
+        post = answer_post(
+            text,
+            measure=partial(url_weighted_length, url_weight=limits.characters_reserved_per_url),
+            limit=limits.max_characters - grapheme_count(mention),
+            max_posts=self._max_thread_posts,
+        )
+        post = replace(post, text=mention + post.text, thread=tuple(mention + piece for piece in post.thread))
+        visibility = "direct" if private or target.direct else self._visibility
+        token = read_token(self._token, platform=PLATFORM)
+        return self._thread(post, token, idempotency_key, status_id, visibility, alone_if_gone=False)
 
     def check(self) -> ChannelCheck:
         """verify_credentials: proves the token; Mastodon tokens do not expire unless revoked."""
@@ -243,25 +283,46 @@ class MastodonAdapter:
 
         return check_with(verify, lambda response: _error_for(response, now=self._clock()))
 
-    def _status(
-        self, text: str, token: str, key: str, reply_to: str | None, media_ids: tuple[str, ...]
+    def _thread(
+        self,
+        post: RenderedPost,
+        token: str,
+        idempotency_key: str,
+        reply_to: str | None,
+        visibility: str,
+        *,
+        media_ids: tuple[str, ...] = (),
+        alone_if_gone: bool,
     ) -> PostResult:
-        response = self._post_status(text, token, key, reply_to, media_ids)
-        if response.status_code == HTTPStatus.NOT_FOUND and reply_to:
+        """The post's statuses, the first under `reply_to`; `alone_if_gone`: post it without the
+        thread when that status was deleted."""
+
+        def send_one(text: str, parent: str | None, index: int) -> PostResult:
+            # The first piece keeps the delivery's own key: a retry of a post made before threads
+            # existed, or of a single post, is still recognised.
+            key = idempotency_key if index == 0 else f"{idempotency_key}/{index}"
+            status = _Status(text, key, visibility, media_ids if index == 0 else ())
+            return self._status(status, token, parent, alone_if_gone=alone_if_gone)
+
+        return post_thread(post, reply_to, send_one)
+
+    def _status(
+        self, status: _Status, token: str, reply_to: str | None, *, alone_if_gone: bool
+    ) -> PostResult:
+        response = self._post_status(status, token, reply_to)
+        if response.status_code == HTTPStatus.NOT_FOUND and reply_to and alone_if_gone:
             # The status to reply under was deleted: an update must not be lost for want of its
             # thread. Nothing was created (Mastodon checks the parent first), so the key is unused.
             logger.warning(
                 "Mastodon status to reply to not found, posting without the thread",
                 extra={"instance": self.instance, "in_reply_to_id": reply_to},
             )
-            response = self._post_status(text, token, key, None, media_ids)
+            response = self._post_status(status, token, None)
         if not response.ok:
             raise _error_for(response, now=self._clock())
         return _post_result(require_json_object(response, platform=PLATFORM, endpoint="statuses"))
 
-    def _post_status(
-        self, text: str, token: str, key: str, reply_to: str | None, media_ids: tuple[str, ...]
-    ) -> requests.Response:
+    def _post_status(self, status: _Status, token: str, reply_to: str | None) -> requests.Response:
         return send(
             self._session,
             "POST",
@@ -270,13 +331,13 @@ class MastodonAdapter:
             endpoint="statuses",
             timeout=self._timeout,
             json={
-                "status": text,
-                "visibility": self._visibility,
+                "status": status.text,
+                "visibility": status.visibility,
                 "language": self._language,
                 **({"in_reply_to_id": reply_to} if reply_to else {}),
-                **({"media_ids": list(media_ids)} if media_ids else {}),
+                **({"media_ids": list(status.media_ids)} if status.media_ids else {}),
             },
-            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": status.key},
         )
 
     def _media_ids(self, image: PostImage, token: str) -> tuple[str, ...]:

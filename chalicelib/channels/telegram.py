@@ -29,7 +29,8 @@ from typing import Any
 import requests
 
 from chalicelib.announcements import Announcement
-from chalicelib.channels.base import ChannelCheck, PostResult, PublishError, RenderedPost
+from chalicelib.channels.answering import answer_post, refuse_private
+from chalicelib.channels.base import ChannelCheck, PostResult, PublishError, RenderedPost, ReplyTarget
 from chalicelib.channels.text import (
     BLOCK_SEPARATOR,
     PostParts,
@@ -158,6 +159,36 @@ class TelegramAdapter:
                 extra={"chat": self.chat, "problem": masked(problem, (token,))},
             )
         return _result(self._call(token, ENDPOINT, self._payload(post, reply_to)), token, ENDPOINT)
+
+    def answer(
+        self,
+        target: ReplyTarget,
+        text: str,
+        *,
+        idempotency_key: str,
+        private: bool = False,
+        automatic: bool = False,
+    ) -> PostResult:
+        """A plain-text message (cut at a word to 4096) in the chat where the citizen wrote: the
+        private chat with the bot, or the discussion group under the channel's post, as a reply to
+        their message. In a private chat the answer goes out even if they deleted that message; in
+        the group it must hang under it, or it would stand among everyone's comments on its own.
+        A bot cannot open a private chat with someone who only commented, so `private` is refused."""
+        # The Bot API has no idempotency (see the module docstring), nor rules for automatic answers.
+        del idempotency_key, automatic
+        if private:
+            raise refuse_private(PLATFORM)
+        if self.offline:
+            raise refuse_offline(PLATFORM)
+        chat, message_id = target.require("chat_id", "message_id", platform=PLATFORM)
+        post = answer_post(text, measure=utf16_length, limit=MESSAGE_LIMIT)
+        token = read_token(self._token, platform=PLATFORM)
+        payload = {
+            "chat_id": chat,
+            "text": post.text,
+            "reply_parameters": {"message_id": int(message_id), "allow_sending_without_reply": target.direct},
+        }
+        return _result(self._call(token, ENDPOINT, payload), token, ENDPOINT)
 
     def check(self) -> ChannelCheck:
         """getMe: the cheapest call that proves the token (Telegram bot tokens never expire)."""

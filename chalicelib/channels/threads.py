@@ -53,11 +53,13 @@ _EMOJI = regex.compile(r"[\p{Extended_Pictographic}\p{Regional_Indicator}\u20e3\
 
 
 def threads_length(text: str) -> int:
-    """Threads' count as the module docstring explains: emoji in UTF-8 bytes, the rest in UTF-16 units."""
-    return sum(
-        len(cluster.encode("utf-8")) if _EMOJI.search(cluster) else utf16_length(cluster)
-        for cluster in _GRAPHEME.findall(text)
-    )
+    """Threads' count as the module docstring explains: emoji in UTF-8 bytes, the rest in UTF-16 units.
+    Renderers measure many candidate cuts, so text without emoji (most of it) skips the per-cluster walk."""
+    length = utf16_length(text)
+    if _EMOJI.search(text) is None:
+        return length
+    emoji = [cluster for cluster in _GRAPHEME.findall(text) if _EMOJI.search(cluster)]
+    return length + sum(len(cluster.encode("utf-8")) - utf16_length(cluster) for cluster in emoji)
 
 
 def from_config(

@@ -46,12 +46,14 @@ from requests.auth import AuthBase
 from requests_oauthlib import OAuth1
 
 from chalicelib.announcements import Announcement
+from chalicelib.channels.answering import answer_post, refuse_private
 from chalicelib.channels.base import (
     ChannelCheck,
     PermanentError,
     PostResult,
     PublishError,
     RenderedPost,
+    ReplyTarget,
     post_thread,
 )
 from chalicelib.channels.text import PostParts, RenderOptions, thread_texts
@@ -196,12 +198,31 @@ class XAdapter:
     def publish(self, post: RenderedPost, *, idempotency_key: str, reply_to: str | None = None) -> PostResult:
         if self.offline:
             raise refuse_offline(PLATFORM)
-        signer = self._credentials.signer()
+        return self._thread(post, reply_to, idempotency_key, alone_if_gone=True)
 
-        def send_one(text: str, parent: str | None, index: int) -> PostResult:
-            return self._send_once(signer, text, parent, f"{self._api_base} {idempotency_key} {index}")
-
-        return post_thread(post, reply_to, send_one)
+    def answer(
+        self,
+        target: ReplyTarget,
+        text: str,
+        *,
+        idempotency_key: str,
+        private: bool = False,
+        automatic: bool = False,
+    ) -> PostResult:
+        """A reply to the citizen's post (X addresses it to them), threaded within 280 like a post,
+        with a post's at-least-once delivery. Not when their post is gone: an answer standing alone
+        would make no sense to anyone ("reply_target_missing"). Direct messages take another API and
+        another permission: a private answer is refused, never made public."""
+        del automatic  # X has no rules of its own for automatic answers
+        if private or target.direct:
+            raise refuse_private(PLATFORM)
+        if self.offline:
+            raise refuse_offline(PLATFORM)
+        (post_id,) = target.require("tweet_id", platform=PLATFORM)
+        post = answer_post(
+            _tidy(text), measure=weighted_length, limit=LIMIT, max_posts=self._max_thread_posts
+        )
+        return self._thread(post, post_id, idempotency_key, alone_if_gone=False)
 
     def check(self) -> ChannelCheck:
         """GET /2/users/me: the cheapest read that proves all four credentials."""
@@ -219,14 +240,29 @@ class XAdapter:
 
         return check_with(users_me, lambda response: _error_for(response, now=self._clock()))
 
-    def _send_once(self, signer: AuthBase, text: str, reply_to: str | None, piece: str) -> PostResult:
+    def _thread(
+        self, post: RenderedPost, reply_to: str | None, idempotency_key: str, *, alone_if_gone: bool
+    ) -> PostResult:
+        """The post and its follow-ups, the first under `reply_to`; `alone_if_gone`: post it on its
+        own when X cannot find that post."""
+        signer = self._credentials.signer()
+
+        def send_one(text: str, parent: str | None, index: int) -> PostResult:
+            piece = f"{self._api_base} {idempotency_key} {index}"
+            return self._send_once(signer, text, parent, piece, alone_if_gone=alone_if_gone)
+
+        return post_thread(post, reply_to, send_one)
+
+    def _send_once(
+        self, signer: AuthBase, text: str, reply_to: str | None, piece: str, *, alone_if_gone: bool
+    ) -> PostResult:
         remembered = self._posted.get(piece)
         if remembered is not None:
             return remembered
         try:
             result = self._create(signer, text, reply_to)
         except PermanentError as error:
-            if reply_to is None or error.reason != "reply_target_missing":
+            if reply_to is None or error.reason != "reply_target_missing" or not alone_if_gone:
                 raise
             logger.warning("X cannot reply to the post: posting on its own", extra={"problem": str(error)})
             result = self._create(signer, text, None)
@@ -253,12 +289,13 @@ class XAdapter:
 
 
 def _postable(announcement: Announcement) -> Announcement:
-    """The announcement without the characters X refuses, in NFC (the form X counts)."""
+    """The announcement as X takes it (`_tidy`)."""
+    return replace(announcement, title=_tidy(announcement.title), summary=_tidy(announcement.summary))
 
-    def tidy(text: str) -> str:
-        return unicodedata.normalize("NFC", text.translate(_INVALID_CHARACTERS))
 
-    return replace(announcement, title=tidy(announcement.title), summary=tidy(announcement.summary))
+def _tidy(text: str) -> str:
+    """The text without the characters X refuses, in NFC (the form X counts)."""
+    return unicodedata.normalize("NFC", text.translate(_INVALID_CHARACTERS))
 
 
 def _error_for(response: requests.Response, *, now: float) -> PublishError:

@@ -20,6 +20,7 @@ from chalicelib.inbox import store
 from chalicelib.inbox.cursors import MAX_CURSOR_CHARS
 from chalicelib.inbox.figures import Period
 from chalicelib.inbox.model import Status
+from chalicelib.inbox.threading import CITIZEN_KEY, CONVERSATION_ID
 
 # A reply of 4000 characters sent with every character escaped as a JSON surrogate pair
 # ("\ud83d\ude00", 12 bytes) takes 48,000 bytes: the limit leaves room for that, and no more.
@@ -33,14 +34,14 @@ FIRST_DAY = date(2000, 1, 1)
 LAST_DAY = date(2099, 12, 31)
 DEFAULT_FIGURES_DAYS = 30
 TAG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
-USER_PATTERN = r"^[^\s#\x00-\x1f]{1,128}$"  # store.USER: an id that can be part of a list's key
+USER_PATTERN = store.USER.pattern  # an id that can be part of a list's key
 # Text a platform can show: no control characters but tab and line breaks.
 TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
-ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # store.MESSAGE_ID: an idempotency key becomes a message id
-CONVERSATION_PATTERN = r"^[0-9a-f]{20}$"
-CITIZEN_KEY_PATTERN = r"^[0-9a-f]{32}$"
+ID_PATTERN = store.MESSAGE_ID.pattern  # an idempotency key becomes the message's id
+CONVERSATION_PATTERN = CONVERSATION_ID.pattern
+CITIZEN_KEY_PATTERN = CITIZEN_KEY.pattern
 ANNOUNCEMENT_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
-MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+MONTH_PATTERN = store.MONTH.pattern
 _PATTERN_MESSAGES = {
     SLUG_PATTERN: "must be an identifier: lowercase letters, digits and '-', at most 63",
     TAG_PATTERN: "must be a tag: lowercase letters, digits and '-' inside, at most 40",

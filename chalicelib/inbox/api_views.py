@@ -40,27 +40,8 @@ def _when(moment: datetime | None) -> str | None:
     return iso(moment) if moment else None
 
 
-def summary(row: ConversationSummary) -> Json:
-    return {
-        "id": row.id,
-        "channel": row.channel,
-        "platform": row.platform,
-        "kind": row.kind,
-        "status": row.status,
-        "urgent": row.urgent,
-        "tags": list(row.tags),
-        "assignee": row.assignee,
-        "citizen_name": row.citizen_name,
-        "snippet": row.snippet,
-        "opened_at": iso(row.opened_at),
-        "last_activity_at": iso(row.last_activity_at),
-        "announcement_id": row.announcement_id,
-        "first_response_at": _when(row.first_response_at),
-        "sla_breached": row.sla_breached,
-    }
-
-
-def conversation(c: Conversation) -> Json:
+def _shown(c: Conversation | ConversationSummary) -> Json:
+    """What a list row and a whole conversation both show."""
     return {
         "id": c.id,
         "channel": c.channel,
@@ -70,13 +51,23 @@ def conversation(c: Conversation) -> Json:
         "urgent": c.urgent,
         "tags": list(c.tags),
         "assignee": c.assignee,
-        "citizen_name": c.citizen.display_name,
-        "citizen_key": c.citizen_key,
         "snippet": c.snippet,
         "announcement_id": c.announcement_id,
         "opened_at": iso(c.opened_at),
         "last_activity_at": iso(c.last_activity_at),
         "first_response_at": _when(c.first_response_at),
+    }
+
+
+def summary(row: ConversationSummary) -> Json:
+    return {**_shown(row), "citizen_name": row.citizen_name, "sla_breached": row.sla_breached}
+
+
+def conversation(c: Conversation) -> Json:
+    return {
+        **_shown(c),
+        "citizen_name": c.citizen.display_name,
+        "citizen_key": c.citizen_key,
         "resolved_at": _when(c.resolved_at),
         "sla_breached_at": _when(c.sla_breached_at),
         "message_count": c.message_count,

@@ -6,19 +6,15 @@ delivery row in state "queued" and sends a job on the urgent lane, so an answer 
 waits behind routine posts. The job names the reply and never holds its text:
     {"v": 1, "kind": "reply", "tenant": ..., "conversation": ..., "message": ..., "channel": ...,
      "lane": "urgent"}
-Its consumer is to read the message from the table, send it with the channel adapter's `answer`
-(honouring the platform's rules: Messenger's 24-hour window, private replies to comments) and move
-the row to "sent" or "failed" — claiming the row first, since a job may arrive more than once.
-
-Not written yet: the adapters' `answer` and the consumer's handling of reply jobs. Until they exist
-the publisher refuses a reply job as a message it cannot read, so after its retries the job parks
-in the urgent lane's DLQ (alarmed, kept 14 days, redriven once the consumer exists), and the reply
-reads "queued": nothing says "sent" before a platform confirmed it.
+The urgent lane's consumer hands reply jobs to chalicelib/inbox/sending.py, which claims the row
+(a job may arrive more than once), reads the message from the table, sends it with the channel
+adapter's `answer` (honouring the platform's rules: Messenger's 24-hour window, private replies to
+comments) and moves the row to "sent" with the platform's id, or to "failed" with the reason. Until
+then the reply reads "queued": nothing says "sent" before a platform confirmed it.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -71,22 +67,9 @@ def queue_reply(conversation: Conversation, message: Message, *, now: datetime) 
         state: DeliveryState = dynamo.from_dynamo(error.response.get("Item", {})).get("state", "queued")
         if state != "queued":
             return ReplyDelivery(message.id, state)
-    aws.client("sqs").send_message(QueueUrl=lanes.queue_url(LANE), MessageBody=_job(conversation, message))
+    job = lanes.ReplyJob(conversation.tenant, conversation.id, message.id, conversation.channel, LANE)
+    aws.client("sqs").send_message(QueueUrl=lanes.queue_url(LANE), MessageBody=job.to_json())
     return ReplyDelivery(message.id, "queued")
-
-
-def _job(conversation: Conversation, message: Message) -> str:
-    return json.dumps(
-        {
-            "v": 1,
-            "kind": "reply",
-            "tenant": conversation.tenant,
-            "conversation": conversation.id,
-            "message": message.id,
-            "channel": conversation.channel,
-            "lane": LANE,
-        }
-    )
 
 
 def delivery_states(

@@ -1,4 +1,6 @@
-"""The two SQS lanes (normal, urgent) and the delivery message that travels on them."""
+"""The two SQS lanes (normal, urgent) and the messages that travel on them: a delivery of an
+announcement to a channel, and on the urgent lane a reply to a citizen (chalicelib/inbox). Both are
+references to a row, never content; `parse_message` is the one place that tells them apart."""
 
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234
 
 
 class BadMessage(ValueError):
-    """A queue message that is not a delivery reference; it can never succeed, so it is left to
-    SQS to move to the DLQ (visible, alarmed) rather than silently dropped."""
+    """A queue message that is neither a delivery nor a reply reference; it can never succeed, so
+    it is left to SQS to move to the DLQ (visible, alarmed) rather than silently dropped."""
 
 
 @dataclass(frozen=True)
@@ -41,28 +43,68 @@ class DeliveryMessage:
         )
 
     @classmethod
-    def parse(cls, body: str) -> DeliveryMessage:
-        if len(body) > _MAX_BODY:
-            raise BadMessage("message body too large")
-        try:
-            data = json.loads(body)
-        except ValueError:
-            raise BadMessage("message body is not JSON") from None
-        if not isinstance(data, dict) or data.get("v") != 1:
-            raise BadMessage("unknown message version")
-        lane = data.get("lane")
-        if lane not in ("normal", "urgent"):
-            raise BadMessage("lane must be normal or urgent")
-        return cls(
+    def of(cls, delivery: Delivery) -> DeliveryMessage:
+        return cls(delivery.tenant, delivery.announcement_id, delivery.channel, delivery.lane)
+
+
+@dataclass(frozen=True)
+class ReplyJob:
+    """A staff reply or an automatic answer on its way to the citizen: it names the reply's message
+    (chalicelib/inbox/replies.py queues it, chalicelib/inbox/sending.py sends it), never its text."""
+
+    tenant: str
+    conversation_id: str
+    message_id: str
+    channel: str
+    lane: Lane = "urgent"
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "v": 1,
+                "kind": "reply",
+                "tenant": self.tenant,
+                "conversation": self.conversation_id,
+                "message": self.message_id,
+                "channel": self.channel,
+                "lane": self.lane,
+            }
+        )
+
+
+LaneMessage = DeliveryMessage | ReplyJob
+
+
+def parse_message(body: str) -> LaneMessage:
+    """A lane message of either kind; a delivery names no `kind` (its messages came first)."""
+    if len(body) > _MAX_BODY:
+        raise BadMessage("message body too large")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise BadMessage("message body is not JSON") from None
+    if not isinstance(data, dict) or data.get("v") != 1:
+        raise BadMessage("unknown message version")
+    lane = data.get("lane")
+    if lane not in ("normal", "urgent"):
+        raise BadMessage("lane must be normal or urgent")
+    kind = data.get("kind", "delivery")
+    if kind == "reply":
+        return ReplyJob(
             tenant=_identifier(data, "tenant"),
-            announcement_id=_identifier(data, "announcement"),
+            conversation_id=_identifier(data, "conversation"),
+            message_id=_identifier(data, "message"),
             channel=_identifier(data, "channel"),
             lane=lane,
         )
-
-    @classmethod
-    def of(cls, delivery: Delivery) -> DeliveryMessage:
-        return cls(delivery.tenant, delivery.announcement_id, delivery.channel, delivery.lane)
+    if kind != "delivery":
+        raise BadMessage("kind must be delivery or reply")
+    return DeliveryMessage(
+        tenant=_identifier(data, "tenant"),
+        announcement_id=_identifier(data, "announcement"),
+        channel=_identifier(data, "channel"),
+        lane=lane,
+    )
 
 
 def _identifier(data: dict[str, Any], name: str) -> str:
@@ -101,7 +143,7 @@ def enqueue(deliveries: Sequence[Delivery]) -> list[Delivery]:
     return accepted
 
 
-def requeue(message: DeliveryMessage, seconds: float) -> None:
+def requeue(message: LaneMessage, seconds: float) -> None:
     """Queue a fresh copy of a message, delivered after `seconds` (at most 15 minutes)."""
     _sqs().send_message(
         QueueUrl=queue_url(message.lane),

@@ -5,6 +5,8 @@ the platform is called, and marked posted only after the platform confirmed it, 
 done that did not go out. Retryable failures go back to the queue, spaced by the platform's own
 rate-limit signal; permanent ones are recorded with their reason and not retried; records that keep
 failing end in the DLQ (alarmed). Idempotency per platform is the adapter's (Mastodon: Idempotency-Key).
+Replies to citizens ride the urgent lane too: their jobs go to chalicelib/inbox/sending.py with this
+lane's rules (`_LaneRules`), so an answer waits, spends budget, retries and is held as a post is.
 """
 
 from __future__ import annotations
@@ -34,10 +36,19 @@ from chalicelib.channels.registry import adapter_for
 from chalicelib.clock import seconds_left, utcnow
 from chalicelib.config.loader import current_config
 from chalicelib.config.models import AnyChannel
+from chalicelib.inbox import sending
 from chalicelib.inbox import store as inbox_store
 from chalicelib.observability import logger
 from chalicelib.publishing import budget
-from chalicelib.publishing.lanes import MAX_SQS_DELAY_SECONDS, DeliveryMessage, delay_message, requeue
+from chalicelib.publishing.lanes import (
+    MAX_SQS_DELAY_SECONDS,
+    DeliveryMessage,
+    LaneMessage,
+    ReplyJob,
+    delay_message,
+    parse_message,
+    requeue,
+)
 from chalicelib.storage import channel_health
 from chalicelib.storage import deliveries as store
 from chalicelib.storage.alert_threads import highest_active_level
@@ -78,10 +89,10 @@ class _Invocation:
     crisis: dict[str, bool] = field(default_factory=dict)  # per tenant, read once per batch
     unhealthy: dict[tuple[str, str], bool] = field(default_factory=dict)  # per channel, read once per batch
 
-    def pause(self, message: DeliveryMessage, seconds: float) -> None:
+    def pause(self, message: LaneMessage, seconds: float) -> None:
         self.paused_until[(message.tenant, message.channel)] = time.monotonic() + seconds
 
-    def pause_left(self, message: DeliveryMessage) -> float:
+    def pause_left(self, message: LaneMessage) -> float:
         return max(0.0, self.paused_until.get((message.tenant, message.channel), 0.0) - time.monotonic())
 
     def news_paused(self, tenant: str) -> bool:
@@ -90,7 +101,7 @@ class _Invocation:
             self.crisis[tenant] = _in_crisis(tenant)
         return self.crisis[tenant]
 
-    def channel_unhealthy(self, message: DeliveryMessage) -> bool:
+    def channel_unhealthy(self, message: LaneMessage) -> bool:
         key = (message.tenant, message.channel)
         if key not in self.unhealthy:
             health = channel_health.get_health(message.tenant, message.channel)
@@ -128,7 +139,9 @@ def handle_batch(event: SQSEvent) -> dict[str, Any]:
 
 
 def publish_record(invocation: _Invocation, record: SQSRecord) -> None:
-    message = DeliveryMessage.parse(record.body)
+    message = parse_message(record.body)
+    if isinstance(message, ReplyJob):
+        return sending.send_reply(message, _LaneRules(invocation, message, record))
     # The announcement id is the correlation id: it ties the poll that found an item to every
     # delivery of it, across functions and retries.
     logger.set_correlation_id(message.announcement_id)
@@ -154,7 +167,7 @@ def publish_record(invocation: _Invocation, record: SQSRecord) -> None:
     return _attempt(invocation, message, record, delivery)
 
 
-def _reason_to_wait(invocation: _Invocation, message: DeliveryMessage) -> tuple[float, str] | None:
+def _reason_to_wait(invocation: _Invocation, message: LaneMessage) -> tuple[float, str] | None:
     """Why this delivery should not even be claimed now, and for how long."""
     if invocation.running_out():
         return 0, "invocation about to time out"
@@ -169,7 +182,7 @@ def _reason_to_wait(invocation: _Invocation, message: DeliveryMessage) -> tuple[
     return None
 
 
-def _come_back(message: DeliveryMessage, record: SQSRecord, seconds: float, why: str) -> None:
+def _come_back(message: LaneMessage, record: SQSRecord, seconds: float, why: str) -> None:
     """Postpone a delivery that was not attempted. It must not use up one of the message's
     receives (the DLQ is for deliveries that fail, not for ones that waited), so a fresh copy is
     queued with a delay and this record succeeds; past SQS's 15-minute delay limit the record is
@@ -193,14 +206,8 @@ def _attempt(
         )
         return _come_back(message, record, THREAD_WAIT_SECONDS, "waiting for the post it replies to")
     try:
-        channel = _channel(delivery)
-        refusal = budget.take(
-            delivery.tenant,
-            delivery.channel,
-            message.lane,
-            budget.budget_for(channel.platform, channel.budget),
-            utcnow(),
-        )
+        channel = _channel(delivery.tenant, delivery.channel)
+        refusal = _take_budget(message, channel)
         if refusal is not None:
             return _wait_for_budget(invocation, message, record, delivery, refusal)
         result = _post(delivery, channel, reply_to)
@@ -235,10 +242,22 @@ def _wait_for_budget(
     delivery: Delivery,
     refusal: budget.Refusal,
 ) -> None:
-    """The lane's share of the channel's window is used up: nothing was posted. Come back when the
-    window turns (in 15-minute steps for daily windows, so waiting never uses up receives)."""
+    """The lane's share of the channel's window is used up: nothing was posted."""
     store.release_delivery(delivery, "budget", f"{refusal.used} of {refusal.cap} posts used", utcnow())
-    obs.count(obs.BUDGET_WAITS, platform=delivery.platform, lane=message.lane)
+    return _budget_pause(invocation, message, record, delivery.platform, refusal)
+
+
+def _take_budget(message: LaneMessage, channel: AnyChannel) -> budget.Refusal | None:
+    configured = budget.budget_for(channel.platform, channel.budget)
+    return budget.take(message.tenant, message.channel, message.lane, configured, utcnow())
+
+
+def _budget_pause(
+    invocation: _Invocation, message: LaneMessage, record: SQSRecord, platform: str, refusal: budget.Refusal
+) -> None:
+    """Come back when the budget's window turns (in 15-minute steps for daily windows, so waiting
+    never uses up receives)."""
+    obs.count(obs.BUDGET_WAITS, platform=platform, lane=message.lane)
     wait = min(refusal.wait_seconds, MAX_SQS_DELAY_SECONDS)
     invocation.pause(message, wait)
     return _come_back(message, record, wait, "post budget used up")
@@ -253,10 +272,19 @@ def _hold_for_credentials(
     if not store.release_delivery(delivery, error.reason, str(error), now):
         logger.warning("Claim lost to another worker", extra={"reason": error.reason})
         return None
+    return _mark_unhealthy(invocation, message, record, delivery.platform, error)
+
+
+def _mark_unhealthy(
+    invocation: _Invocation, message: LaneMessage, record: SQSRecord, platform: str, error: AuthError
+) -> None:
+    """Record the channel unhealthy (metric and alarm once, on the change) and come back when its
+    health is looked at again."""
+    now = utcnow()
     health = channel_health.ChannelHealth(
-        tenant=delivery.tenant,
-        channel=delivery.channel,
-        platform=delivery.platform,
+        tenant=message.tenant,
+        channel=message.channel,
+        platform=platform,
         state="unhealthy",
         reason=error.reason,
         detail=str(error),
@@ -264,7 +292,7 @@ def _hold_for_credentials(
         checked_at=now,
     )
     if channel_health.record_health(health):
-        obs.count(obs.CHANNELS_TURNED_UNHEALTHY, platform=delivery.platform)
+        obs.count(obs.CHANNELS_TURNED_UNHEALTHY, platform=platform)
         logger.error("Channel credentials refused: channel marked unhealthy", extra={"error": str(error)})
     invocation.unhealthy[(message.tenant, message.channel)] = True
     return _come_back(message, record, _unhealthy_recheck(), "channel unhealthy")
@@ -285,16 +313,32 @@ def _retry(
         # Our lease ran out during the call and another worker holds the delivery now.
         logger.warning("Claim lost to another worker", extra={"reason": error.reason})
         return None
-    obs.count(obs.PUBLISH_RETRIES, platform=delivery.platform, reason=error.reason)
+    return _retry_later(
+        invocation, message, record, error, platform=delivery.platform, attempts=delivery.attempts
+    )
+
+
+def _retry_later(
+    invocation: _Invocation,
+    message: LaneMessage,
+    record: SQSRecord,
+    error: RetryableError,
+    *,
+    platform: str,
+    attempts: int,
+) -> None:
+    """Back on the lane after a retryable failure: when the platform's rate limit ends, or after a
+    back-off that uses up one of the message's receives."""
+    obs.count(obs.PUBLISH_RETRIES, platform=platform, reason=error.reason)
     if error.reason in UNCERTAIN_REASONS:
-        obs.count(obs.UNCERTAIN_RETRIES, platform=delivery.platform)
+        obs.count(obs.UNCERTAIN_RETRIES, platform=platform)
     if isinstance(error, RateLimited):
         # The platform asked to wait: that is not a failure of this delivery.
         wait = max(error.retry_after or 0.0, MIN_RATE_LIMIT_WAIT_SECONDS)
         invocation.pause(message, wait)
         logger.warning("Delivery rate limited", extra={"retry_in_s": round(wait)})
         return _come_back(message, record, wait, error.reason)
-    wait = error.retry_after if error.retry_after is not None else _backoff(delivery.attempts)
+    wait = error.retry_after if error.retry_after is not None else _backoff(attempts)
     logger.warning("Delivery will be retried", extra={"reason": error.reason, "retry_in_s": round(wait)})
     delay_message(message.lane, record.receipt_handle, wait)
     raise RetryLater(error.reason)
@@ -346,9 +390,9 @@ def _reply_target(delivery: Delivery) -> str | None:
     return None
 
 
-def _channel(delivery: Delivery) -> AnyChannel:
+def _channel(tenant: str, channel_id: str) -> AnyChannel:
     try:
-        channel = current_config().tenant(delivery.tenant).channel(delivery.channel)
+        channel = current_config().tenant(tenant).channel(channel_id)
     except KeyError:
         raise PermanentError("channel no longer in the configuration", reason="channel_removed") from None
     if not channel.enabled:
@@ -371,3 +415,34 @@ def _post(delivery: Delivery, channel: AnyChannel, reply_to: str | None) -> Post
 def _backoff(attempts: int) -> float:
     base = settings.seconds(settings.RETRY_BASE_SECONDS_ENV, DEFAULT_RETRY_BASE_SECONDS)
     return float(min(base * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS))
+
+
+@dataclass(frozen=True)
+class _LaneRules:
+    """This lane's rules for a reply job (sending.Lane): the same waits, budget, retries and health
+    hold as for posts, while the reply's claim and record stay with sending.py."""
+
+    invocation: _Invocation
+    job: ReplyJob
+    record: SQSRecord
+
+    def reason_to_wait(self) -> tuple[float, str] | None:
+        return _reason_to_wait(self.invocation, self.job)
+
+    def come_back(self, seconds: float, why: str) -> None:
+        _come_back(self.job, self.record, seconds, why)
+
+    def channel(self) -> AnyChannel:
+        return _channel(self.job.tenant, self.job.channel)
+
+    def take_budget(self, channel: AnyChannel) -> budget.Refusal | None:
+        return _take_budget(self.job, channel)
+
+    def wait_for_budget(self, platform: str, refusal: budget.Refusal) -> None:
+        _budget_pause(self.invocation, self.job, self.record, platform, refusal)
+
+    def retry_later(self, platform: str, error: RetryableError, attempts: int) -> None:
+        _retry_later(self.invocation, self.job, self.record, error, platform=platform, attempts=attempts)
+
+    def hold_for_credentials(self, platform: str, error: AuthError) -> None:
+        _mark_unhealthy(self.invocation, self.job, self.record, platform, error)

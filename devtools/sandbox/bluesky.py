@@ -9,7 +9,9 @@ they link (a link's span shows its URI, a tag's span is "#tag"), replies must na
 with their right root, an image's alt text must not be empty. Like the reference PDS today, it
 answers a createRecord on an existing rkey with 500 InternalServerError (bluesky-social/atproto
 #3718, #4725). Revoking an app password (state.revoke("bluesky", password)) refuses new sessions
-and refreshes; access tokens already issued live on until they expire, as on a real PDS."""
+and refreshes; access tokens already issued live on until they expire, as on a real PDS.
+`citizen_post` makes a post in a citizen's own repo (a mention of the comune, or a reply under a
+post), which our posts can then reply to; it is not one of the sandbox's posts (ours)."""
 
 from __future__ import annotations
 
@@ -159,6 +161,24 @@ class BlueskyFake:
         with self._lock:
             for grant in self._access.values():
                 grant.expires_at = 0.0
+
+    def citizen_post(self, handle: str, text: str, *, reply_to: str | None = None) -> dict[str, str]:
+        """A post by the account `handle`, under the post at `reply_to` (a uri) if given; its strong
+        ref {uri, cid}, and its thread's first post as {root_uri, root_cid}."""
+        account = _account(handle)
+        record: dict[str, Any] = {"$type": POST, "text": text, "createdAt": _now(), "langs": ["it"]}
+        with self._lock:
+            parent = self._records[reply_to] if reply_to else None
+            if parent is not None:
+                record["reply"] = {
+                    "root": {"uri": parent.root[0], "cid": parent.root[1]},
+                    "parent": {"uri": parent.uri, "cid": parent.cid},
+                }
+            uri = f"at://{account.did}/{POST}/{_new_tid()}"
+            cid = _cid(json.dumps(record, sort_keys=True).encode())
+            root = parent.root if parent else (uri, cid)
+            self._records[uri] = _Record(uri, cid, record, root)
+        return {"uri": uri, "cid": cid, "root_uri": root[0], "root_cid": root[1]}
 
     def record(self, uri: str) -> dict[str, Any] | None:
         with self._lock:
@@ -505,6 +525,10 @@ def _cid(content: bytes, *, raw: bool = False) -> str:
     """A CID-looking content hash (CIDv1, base32): "bafkrei" for raw blobs, "bafyrei" for records."""
     digest = base64.b32encode(hashlib.sha256(content).digest()).decode().lower().rstrip("=")
     return ("bafkrei" if raw else "bafyrei") + digest[:52]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _new_tid() -> str:

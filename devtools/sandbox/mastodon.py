@@ -1,7 +1,9 @@
 """Mastodon API fake: instance limits, statuses with Bearer auth, grapheme counting with URLs at a fixed
 weight, Idempotency-Key replays within 1 h and X-RateLimit-* headers, as written down in platforms.md;
 media uploads (multipart, processed at once or after polls, as `media_async` and `media_pending_polls`
-say), statuses naming media or a parent checked as Mastodon checks them."""
+say), statuses naming media or a parent checked as Mastodon checks them. `citizen_status` makes a
+status of another account (a citizen mentioning the comune, publicly or in a direct message), which
+our statuses can then answer."""
 
 from __future__ import annotations
 
@@ -152,6 +154,19 @@ class MastodonFake:
             self.media_async = False
             self.media_pending_polls = 0
             self.image_size_limit = IMAGE_SIZE_LIMIT
+
+    def citizen_status(
+        self, acct: str, text: str, *, visibility: str = "public", in_reply_to_id: str | None = None
+    ) -> dict[str, Any]:
+        """A status the account `acct` ("maria" or "maria@altra.istanza") posted, as Mastodon shows it."""
+        if visibility not in VISIBILITIES:
+            raise ValueError(f"visibility must be one of {', '.join(sorted(VISIBILITIES))}")
+        payload = {"status": text, "visibility": visibility, "in_reply_to_id": in_reply_to_id}
+        with self._lock:
+            self._last_id += 1
+            status = self._status_json(str(self._last_id), acct, payload, [])
+            self._statuses.add(status["id"])
+        return status
 
     def fault_reply(self, fault: Fault) -> Reply:
         reset_at = datetime.now(UTC) + timedelta(seconds=fault.retry_after)

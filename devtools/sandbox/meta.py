@@ -10,8 +10,15 @@ Shared by the three (GraphFake):
   `forbidden` 403 code 200 (permission); `blocked` 368; `duplicate` 506; `malformed`; `timeout`.
 
 FacebookFake, a Page: POST /{page}/feed (message, link), /{page}/photos (url, message, alt_text_custom;
-a `url` that is not http(s) is refused with 324), /{post}/comments (message; the post must exist);
-GET /me and /debug_token. The same message posted twice in a row to the same Page is refused with 506.
+a `url` that is not http(s) is refused with 324), /{post}/comments (message; the post or comment must
+exist); GET /me and /debug_token. The same message posted twice in a row to the same Page is refused
+with 506. Citizens: `citizen_comment` comments on a post, `citizen_message` writes to the Page on
+Messenger (at a time of the test's choosing). POST /{page}/messages is the Send API with Messenger's
+rules: `recipient` {"id": page-scoped id} of someone who wrote to the Page, within 24 hours of their
+last message (messaging_type RESPONSE or UPDATE) or 7 days with MESSAGE_TAG and tag HUMAN_AGENT,
+else 10/2018278 "outside of allowed window"; or {"comment_id"} for a private reply, once per comment
+and within 7 days of it (a second one is refused with the same error: what Meta answers there is
+not documented); text under 2000 characters.
 debug_token: the input token is valid unless revoked; tokens starting with "expiring-" expire 5 days
 from now, others never (`expires_at` 0); `data_access_expires_at` is 90 days ahead.
 
@@ -52,6 +59,10 @@ FACEBOOK_MESSAGE_LIMIT = 63_206
 INSTAGRAM_CAPTION_LIMIT = 2200
 INSTAGRAM_MAX_HASHTAGS = 30
 THREADS_TEXT_LIMIT = 500
+MESSENGER_TEXT_LIMIT = 2000  # "under 2000 characters", counted in UTF-16 code units as Meta's other limits
+STANDARD_WINDOW = timedelta(hours=24)
+HUMAN_AGENT_WINDOW = timedelta(days=7)
+PRIVATE_REPLY_WINDOW = timedelta(days=7)
 DAY_SECONDS = 86_400
 EXPIRING_PREFIX = "expiring-"
 EXPIRING_IN = timedelta(days=5)
@@ -92,6 +103,10 @@ def graph_error(
 
 def _invalid(message: str, subcode: int | None = None) -> Reply:
     return graph_error(400, f"(#100) {message}", code=100, subcode=subcode)
+
+
+def _outside_window() -> Reply:
+    return graph_error(400, "(#10) This message is sent outside of allowed window.", code=10, subcode=2018278)
 
 
 def _revoked() -> Reply:
@@ -254,13 +269,40 @@ class FacebookFake(GraphFake):
         with self._lock:
             self._posts: set[str] = set()
             self._last_message: dict[str, str] = {}
+            self._comments: dict[str, datetime] = {}  # citizens' comments: when each was made
+            self._privately_answered: set[str] = set()
+            self._wrote_at: dict[tuple[str, str], datetime] = {}  # (page, person): their last message
+
+    # -- controls for tests and demos -----------------------------------------------------------
+    def citizen_comment(
+        self, post_id: str, *, comment_id: str | None = None, at: datetime | None = None
+    ) -> str:
+        """A citizen's comment under `post_id` ("{page}_{post}", or a comment it answers), made `at`
+        (now by default); its id as Graph gives it, or `comment_id` as the test chose it."""
+        made = comment_id or f"{post_id.rpartition('_')[2]}_{self._new_id()}"
+        with self._lock:
+            self._comments[made] = at or datetime.now(UTC)
+        return made
+
+    def citizen_message(self, page_id: str, person: str, *, at: datetime | None = None) -> str:
+        """A Messenger message the page-scoped id `person` sent the Page `at` (now by default): the
+        window for the Page's answers runs from it. Its message id (mid)."""
+        written = at or datetime.now(UTC)
+        with self._lock:
+            self._wrote_at[page_id, person] = max(written, self._wrote_at.get((page_id, person), written))
+        return f"m_{self._new_id()}"
 
     def _handler(self, method: str, node: str, edge: str | None) -> tuple[str, Handler] | None:
         if method == "GET" and edge is None and node in {"me", "debug_token"}:
             return node, self._me if node == "me" else self._debug_token
         if method != "POST" or edge is None:
             return None
-        handlers: dict[str, Handler] = {"feed": self._feed, "photos": self._photo, "comments": self._comment}
+        handlers: dict[str, Handler] = {
+            "feed": self._feed,
+            "photos": self._photo,
+            "comments": self._comment,
+            "messages": self._send_message,
+        }
         handler = handlers.get(edge)
         return (edge, handler) if handler else None
 
@@ -324,7 +366,7 @@ class FacebookFake(GraphFake):
     def _comment(self, target: str, call: GraphCall) -> Reply:
         message = call.get("message")
         with self._lock:
-            exists = target in self._posts
+            exists = target in self._posts or target in self._comments
         if not exists:
             return _invalid(
                 f"Unsupported post request. Object with ID '{target}' does not exist, cannot be loaded "
@@ -342,6 +384,57 @@ class FacebookFake(GraphFake):
             reply_to=target,
         )
         return json_reply(200, {"id": comment_id})
+
+    def _send_message(self, page: str, call: GraphCall) -> Reply:
+        """The Send API, with Messenger's rules (see the module docstring)."""
+        try:
+            recipient, text = json.loads(call.get("recipient")), json.loads(call.get("message")).get("text")
+        except (ValueError, AttributeError):
+            return _invalid("recipient and message must be JSON objects")
+        if not isinstance(recipient, dict) or not isinstance(text, str) or not text.strip():
+            return _invalid("The parameter recipient and a message text are required")
+        if utf16_units(text) >= MESSENGER_TEXT_LIMIT:
+            return _invalid(f"Message text must be shorter than {MESSENGER_TEXT_LIMIT} characters")
+        problem = self._window_problem(page, recipient, call)
+        if problem is not None:
+            return problem
+        if "comment_id" in recipient:
+            with self._lock:
+                self._privately_answered.add(str(recipient["comment_id"]))
+        message_id = f"m_{self._new_id()}"
+        self._record(
+            page,
+            message_id,
+            text,
+            None,
+            recipient=recipient,
+            messaging_type=call.get("messaging_type"),
+            tag=call.get("tag"),
+        )
+        person = {"recipient_id": recipient["id"]} if "id" in recipient else {}
+        return json_reply(200, {**person, "message_id": message_id})
+
+    def _window_problem(self, page: str, recipient: dict[str, Any], call: GraphCall) -> Reply | None:
+        now = datetime.now(UTC)
+        kind, tag = call.get("messaging_type"), call.get("tag")
+        with self._lock:
+            if "comment_id" in recipient:
+                comment = str(recipient["comment_id"])
+                if comment not in self._comments:
+                    return _invalid(f"Object with ID '{comment}' does not exist", subcode=33)
+                since, window = self._comments[comment], PRIVATE_REPLY_WINDOW
+                if comment in self._privately_answered:
+                    return _outside_window()
+            else:
+                since = self._wrote_at.get((page, str(recipient.get("id"))))
+                if since is None:
+                    return graph_error(400, "(#100) No matching user found", code=100, subcode=2018001)
+                window = (
+                    HUMAN_AGENT_WINDOW if (kind, tag) == ("MESSAGE_TAG", "HUMAN_AGENT") else STANDARD_WINDOW
+                )
+        if kind not in {"RESPONSE", "UPDATE", "MESSAGE_TAG"}:
+            return _invalid("Param messaging_type must be one of {RESPONSE, UPDATE, MESSAGE_TAG}")
+        return _outside_window() if now - since > window else None
 
     def _message_problem(self, page: str, message: str) -> Reply | None:
         if utf16_units(message) > FACEBOOK_MESSAGE_LIMIT:

@@ -1,7 +1,12 @@
 """Telegram Bot API fake: sendMessage with HTML-mode entity parsing, the 4096 limit on the visible
 text (UTF-16 code units) and the Bot API's answer shapes, as written down in platforms.md; sendPhoto by
 URL with its 1024 caption limit. The fake downloads nothing: a photo URL ending in ".unreachable", or
-listed in `unreachable_photos`, is refused the way Telegram refuses a URL it cannot fetch."""
+listed in `unreachable_photos`, is refused the way Telegram refuses a URL it cannot fetch.
+
+Citizens: `citizen_message` makes a message a citizen wrote (in their private chat with the bot, or in
+a discussion group), so a reply to it finds it; a reply names the message it answered in its record's
+options ("replied_to") only when that message exists. A bot cannot write first: a private chat no
+citizen opened is refused (403), as Telegram refuses it."""
 
 from __future__ import annotations
 
@@ -117,8 +122,25 @@ class TelegramFake:
     def reset(self) -> None:
         with self._lock:
             self._last_message_id: defaultdict[int, int] = defaultdict(int)
+            self._private_chats: set[int] = set()  # the private chats citizens opened
             self._sent_at: defaultdict[int, deque[float]] = defaultdict(deque)
             self.unreachable_photos: set[str] = set()
+
+    def citizen_message(
+        self, chat_id: int, text: str, *, user_id: int | None = None, message_id: int | None = None
+    ) -> dict[str, Any]:
+        """A message a citizen wrote in `chat_id` (their own id for the private chat with the bot,
+        else a group's), as an update carries it; `message_id` as the test chose it, else the chat's
+        next. Later messages in the chat get higher ids, as on Telegram."""
+        sender = user_id if user_id is not None else chat_id
+        with self._lock:
+            number = message_id if message_id is not None else self._last_message_id[chat_id] + 1
+            self._last_message_id[chat_id] = max(self._last_message_id[chat_id], number)
+            if chat_id > 0:
+                self._private_chats.add(chat_id)
+        chat = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
+        person = {"id": sender, "is_bot": False, "first_name": "Cittadino"}
+        return {"message_id": number, "date": int(time.time()), "chat": chat, "from": person, "text": text}
 
     def fault_reply(self, fault: Fault) -> Reply:
         replies: dict[str, Callable[[], Reply]] = {
@@ -162,6 +184,8 @@ class TelegramFake:
             shown = shown_for(payload)
             chat = self._target(payload)
             self._check_photo(payload.get("photo"))
+        except _Forbidden as refusal:
+            return error(403, f"Forbidden: {refusal}")
         except _Refusal as refusal:
             return error(400, f"Bad Request: {refusal}")
         wait = self._wait_for_chat(chat["id"])
@@ -185,18 +209,27 @@ class TelegramFake:
         chat = _chat(str(payload["chat_id"]))
         if chat is None:
             raise _Refusal("chat not found")
+        with self._lock:
+            unopened = chat["type"] == "private" and chat["id"] not in self._private_chats
+        if unopened:
+            raise _Forbidden("bot can't initiate conversation with a user")
         reply = payload.get("reply_parameters")
         if reply is None:
             return chat
         if not isinstance(reply, dict) or not isinstance(reply.get("message_id"), int):
             raise _Refusal('field "reply_parameters" must be an object with a message_id')
-        with self._lock:
-            exists = 0 < reply["message_id"] <= self._last_message_id[chat["id"]]
-        if not exists and not reply.get("allow_sending_without_reply"):
+        if not self._exists(chat["id"], reply["message_id"]) and not reply.get("allow_sending_without_reply"):
             raise _Refusal("message to be replied not found")
         return chat
 
+    def _exists(self, chat_id: int, message_id: int) -> bool:
+        with self._lock:
+            return 0 < message_id <= self._last_message_id[chat_id]
+
     def _post(self, payload: dict[str, Any], chat: dict[str, Any], shown: str) -> Reply:
+        reply = payload.get("reply_parameters")
+        # Sent without its reply when that message is gone (allow_sending_without_reply).
+        replied_to = reply["message_id"] if reply and self._exists(chat["id"], reply["message_id"]) else None
         with self._lock:
             self._last_message_id[chat["id"]] += 1
             message_id = self._last_message_id[chat["id"]]
@@ -205,6 +238,7 @@ class TelegramFake:
             name: payload.get(name)
             for name in ("parse_mode", "link_preview_options", "disable_notification", "reply_parameters")
         }
+        options["replied_to"] = replied_to
         photo = payload.get("photo")
         options["photo"] = photo
         self._state.add_post(
@@ -224,6 +258,8 @@ class TelegramFake:
             "chat": chat,
             "date": int(time.time()),
         }
+        if replied_to is not None:
+            message["reply_to_message"] = {"message_id": replied_to, "chat": chat}
         if photo:
             unique = f"AQAD{zlib.crc32(photo.encode()):08x}"
             message["photo"] = [
@@ -252,6 +288,10 @@ class TelegramFake:
 
 class _Refusal(ValueError):
     """A sendMessage Telegram answers with 400; the message is the description after "Bad Request: "."""
+
+
+class _Forbidden(ValueError):
+    """A sendMessage Telegram answers with 403; the message is the description after "Forbidden: "."""
 
 
 def _shown_text(payload: dict[str, Any]) -> str:

@@ -21,7 +21,8 @@ post id at all is an invalid request (400). Also: revoked tokens (state.revoke("
 401; `read_only(token)` gives an account whose app lacks write permission and `unenroll(key)` an app
 outside a Project (X's two 403s for apps); `daily_limit` caps posts per account per day with X's
 x-user-limit-24hour-* headers, and the 100 posts / 15 minutes per account are enforced when the
-sandbox enforces rate limits.
+sandbox enforces rate limits. `citizen_post` makes another account's post (a citizen mentioning the
+comune), which our posts can then reply to.
 """
 
 from __future__ import annotations
@@ -266,6 +267,7 @@ class XFake:
         with self._lock:
             self._last_id = 1_860_000_000_000_000_000
             self._posted: set[str] = set()
+            self._others: set[str] = set()  # posts of other accounts (citizens)
             self._texts: set[tuple[str, str]] = set()  # (account, text): X refuses a duplicate
             self._nonces: set[tuple[str, str]] = set()
             self._nonce_times: deque[tuple[float, tuple[str, str]]] = deque()
@@ -274,6 +276,13 @@ class XFake:
             self._read_only: set[str] = set()
             self._unenrolled: set[str] = set()
             self.daily_limit: int | None = None
+
+    def citizen_post(self) -> str:
+        """A post of another account, which ours may reply to: its id."""
+        with self._lock:
+            self._last_id += 1
+            self._others.add(str(self._last_id))
+            return str(self._last_id)
 
     def read_only(self, access_token: str) -> None:
         """This token's app was set up without write permission: posting answers 403."""
@@ -367,7 +376,7 @@ class XFake:
                     {"reply.in_reply_to_tweet_id": [str(target)]},
                     headers,
                 )
-            if target not in self._posted:
+            if target not in self._posted and target not in self._others:
                 return problem(403, "Forbidden", REPLY_GONE_DETAIL, headers=headers)
         if post_weight(text) > MAX_WEIGHT:
             return problem(403, "Forbidden", TOO_LONG_DETAIL, headers=headers)

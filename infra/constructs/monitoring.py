@@ -130,6 +130,14 @@ class Monitoring(Construct):
             "Un cittadino ha segnalato un pericolo (parole di pericolo o una posizione): la "
             "conversazione è in cima alla casella, urgente. Leggerla subito.",
         )
+        # The inbox lane's records are citizens' messages: one failing (and retried) is worth a look
+        # long before its eighth attempt lands it in the DLQ.
+        self._alarm(
+            "InboundFailures",
+            service_metric(obs.INBOUND_FAILURES),
+            "L'elaborazione di messaggi dei cittadini non riesce (vedi i log di process_inbound): "
+            "vengono ritentati, ma nessuno li vede finché non riesce.",
+        )
         # The SLA check (every 5 minutes) counts each conversation once, when it goes past the
         # tenant's first-response target in office time: one is a citizen waiting too long.
         self._alarm(
@@ -213,6 +221,7 @@ class Monitoring(Construct):
                 service_metric(obs.DANGER_REPORTS).with_(label="Segnalazioni di pericolo"),
                 service_metric(obs.AUTOMATIC_ANSWERS).with_(label="Risposte automatiche"),
                 service_metric(obs.WEBHOOKS_REFUSED).with_(label="Chiamate dei webhook rifiutate"),
+                service_metric(obs.INBOUND_FAILURES).with_(label="Elaborazioni fallite (ritentate)"),
             ),
         )
 

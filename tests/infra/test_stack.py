@@ -74,8 +74,8 @@ def _exclusive(lock_file: Path) -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="session")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+def synthesised(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The run's synth output, made by whichever test module (or worker) asks first."""
     shared = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         shared = shared.parent  # the run's folder, common to all workers
@@ -87,10 +87,19 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     return Synth(outdir)
 
 
-@pytest.fixture(scope="session")
-def template(synth: Synth) -> Template:
+def read_template(synth: Synth) -> Template:
     data: Template = json.loads(synth.template_file.read_text(encoding="utf-8"))
     return data
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    return synthesised(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def template(synth: Synth) -> Template:
+    return read_template(synth)
 
 
 # -- reading the template ------------------------------------------------------------------------
@@ -343,6 +352,7 @@ def test_emf_alarms_watch_exactly_what_powertools_emits(template: Template) -> N
         obs.UNHEALTHY_CHANNELS,
         obs.TOKEN_DAYS_LEFT,
         obs.DANGER_REPORTS,
+        obs.INBOUND_FAILURES,
         obs.SLA_BREACHES,  # details in test_staff_auth.py
     }
     for alarm in emf:

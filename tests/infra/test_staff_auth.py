@@ -7,15 +7,31 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 import yaml
 
 import app
 from chalicelib import observability as obs
 from chalicelib.inbox.auth import AUTHORIZER_NAME, DEV_TOKENS_ENV, UNAUTHENTICATED_MESSAGE, USER_POOL_ARN_ENV
 from infra.constructs.staff_auth import DEFAULT_CALLBACK_URL, MIN_PASSWORD_LENGTH
-from tests.infra.test_stack import CONFIG_FILE, Template, alarms, functions, render, resources
+from tests.infra.test_stack import (
+    CONFIG_FILE,
+    Template,
+    alarms,
+    functions,
+    read_template,
+    render,
+    resources,
+    synthesised,
+)
 
 METHODS = ("get", "put", "post", "patch", "delete")
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    """The stack test_stack.py synthesises (once per test run, whoever asks first)."""
+    return read_template(synthesised(tmp_path_factory))
 
 
 def _one(template: Template, resource_type: str) -> tuple[str, dict[str, Any]]:

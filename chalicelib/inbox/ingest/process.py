@@ -43,17 +43,23 @@ def handle_batch(event: SQSEvent) -> dict[str, Any]:
     response = process_partial_response(
         event=event.to_dict(),
         record_handler=process_record,
-        # Unlike a platform refusing a post, nothing here is expected to fail: a batch where every
-        # record failed (the table unreachable, say) is raised as the function's error, which
-        # alarms within minutes instead of when the DLQ fills. SQS retries the records either way.
-        processor=BatchProcessor(event_type=EventType.SQS),
+        # A batch where every record failed is still a partial answer, as on the publish lanes;
+        # each failure is counted (InboundFailures, alarmed) and SQS retries the record.
+        processor=BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False),
         context=event.context,  # type: ignore[arg-type]  # Chalice's context is Lambda's own object
     )
     return dict(response)
 
 
 def process_record(record: SQSRecord) -> None:
-    process_event(InboundEvent.parse(record.body), current_config(), utcnow())
+    try:
+        process_event(InboundEvent.parse(record.body), current_config(), utcnow())
+    except Exception as error:
+        # Nothing here is expected to fail, and a citizen may be reporting a danger: someone must
+        # know in minutes, not when the DLQ fills. The type only: a message could quote data.
+        obs.count(obs.INBOUND_FAILURES, error=type(error).__name__)
+        logger.warning("Inbound event failed, to be retried", extra={"error": type(error).__name__})
+        raise
 
 
 def process_event(event: InboundEvent, config: Config, now: datetime) -> None:
