@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     dlq = sub.add_parser("dlq", help="code dei messaggi falliti")
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
     redrive = dlq_sub.add_parser("redrive", help="rimette in coda le consegne fallite")
-    redrive.add_argument("--lane", choices=["normal", "urgent", "all"], default="all")
+    redrive.add_argument("--lane", choices=["normal", "urgent", "inbox", "all"], default="all")
     redrive.add_argument(
         "--local", action="store_true", help="usa lo stack locale avviato con `banditore run`"
     )

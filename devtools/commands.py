@@ -95,11 +95,12 @@ def run(args: argparse.Namespace) -> int:
 
 def dlq_redrive(args: argparse.Namespace) -> int:
     from devtools.dlq import redrive
+    from infra.resources import QUEUES
 
     if args.local and not _use_local_stack(args.state_dir):
         return 1
-    lanes = ["normal", "urgent"] if args.lane == "all" else [args.lane]
-    env_names = {"normal": "BANDITORE_PUBLISH_QUEUE_URL", "urgent": "BANDITORE_URGENT_QUEUE_URL"}
+    env_names = {spec.lane: spec.url_env for spec in QUEUES}
+    lanes = list(env_names) if args.lane == "all" else [args.lane]
     missing = [env_names[lane] for lane in lanes if not os.environ.get(env_names[lane])]
     if missing:
         print(f"Imposta {', '.join(missing)} (URL delle code), oppure usa --local.", file=sys.stderr)
