@@ -50,6 +50,14 @@ def renew_websub(event: CloudWatchEvent) -> dict[str, Any]:
     return renew_subscriptions()
 
 
+@app.schedule(Rate(2, unit=Rate.MINUTES), name="poll_mentions")
+def poll_mentions(event: CloudWatchEvent) -> dict[str, Any]:
+    from chalicelib.clock import seconds_left
+    from chalicelib.inbox.ingest.mentions import poll_all_mentions
+
+    return poll_all_mentions(seconds_left=seconds_left(event.context))
+
+
 @app.schedule(Rate(5, unit=Rate.MINUTES), name="housekeeping")
 def housekeeping(event: CloudWatchEvent) -> dict[str, Any]:
     from chalicelib.publishing.housekeeping import run_housekeeping

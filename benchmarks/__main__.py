@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks import alerts, channels, cold_start, cost, parse, stack
+from benchmarks import alerts, channels, cold_start, cost, inbox, parse, stack
 
 OUT = Path(__file__).resolve().parent.parent / ".bench" / "results.json"
 
@@ -148,6 +148,44 @@ def _channel_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def _inbox_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
+    ingest, listed = results["inbox"]["ingest"], results["inbox"]["list"]
+    webhook, processing = ingest["calls_per_message_at_webhook"], ingest["calls_per_message_processing"]
+    rows = [
+        (
+            f"inbox ingest: {ingest['messages']} Telegram messages via webhook",
+            f"accepted {ingest['accepted_per_second']:.0f}/s (HTTP edge), processed "
+            f"{ingest['processed_per_second']:.1f}/s end to end (inbox lane, 1 worker)",
+        ),
+        (
+            "  calls per message",
+            f"webhook {_sum(webhook, 'sqs:'):.0f} SQS + {_sum(webhook, 'dynamodb:'):.0f} DynamoDB; "
+            f"processing {_sum(processing, 'dynamodb:'):.1f} DynamoDB ({processing.get('ddb:WRU', 0):.0f} WRU, "
+            f"{processing.get('ddb:RRU', 0):.1f} RRU)",
+        ),
+    ]
+    for size, found in listed["sizes"].items():
+        rows.append(
+            (
+                f"inbox list, {int(size):,} open conversations",
+                f"p50 {_ms(found['p50_seconds'])}, p95 {_ms(found['p95_seconds'])} ({found['requests']} GETs, "
+                f"{_sum(found['calls_per_request'], 'dynamodb:'):.0f} DynamoDB call(s) each)",
+            )
+        )
+    rows.append(
+        (
+            "  p50 ratio, largest / smallest",
+            f"{listed['p50_ratio']:.2f}x; {listed['p50_ratio_without_query']:.2f}x without the Query "
+            "(moto reads the whole partition, DynamoDB only the page)",
+        )
+    )
+    return rows
+
+
+def _sum(calls: dict[str, float], prefix: str) -> float:
+    return sum(n for name, n in calls.items() if name.startswith(prefix))
+
+
 def _dollars(amounts: dict[str, float]) -> str:
     return " / ".join(f"${usd:.2f}" for usd in amounts.values())
 
@@ -162,13 +200,14 @@ def main() -> int:
     results["cost"] = cost.estimate(results["stack"])
     results["alerts"] = alerts.run()
     results["channels"] = channels.run()
+    results["inbox"] = inbox.run()
     results["alerts_cost"] = {
         "alert_poller": cost.alert_poller(results["alerts"]["latency"]),
         "italy": cost.italy(results["alerts"]),
     }
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2), encoding="utf-8")
-    rows = _rows(results) + _alert_rows(results) + _channel_rows(results)
+    rows = _rows(results) + _alert_rows(results) + _channel_rows(results) + _inbox_rows(results)
     width = max(len(name) for name, _ in rows)
     print(f"{'benchmark':<{width}}  result")
     print("-" * (width + 60))

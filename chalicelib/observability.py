@@ -47,6 +47,7 @@ DANGER_REPORTS = "DangerReports"  # messages flagged urgent: danger words or a l
 AUTOMATIC_ANSWERS = "AutomaticAnswers"  # FAQ and alert-status answers recorded, by source
 WEBHOOKS_REFUSED = "WebhooksRefused"  # inbox webhook calls refused (bad secret, signature, size...)
 INBOUND_FAILURES = "InboundFailures"  # inbox lane records that failed and go back to the queue (alarmed)
+MENTION_POLL_FAILURES = "MentionPollFailures"  # channels whose mention poll failed, by platform and error
 REPLIES_SENT = "RepliesSent"  # staff replies and automatic answers a platform confirmed, by platform
 REPLY_FAILURES = "ReplyFailures"  # replies that will never reach the citizen, by platform and reason
 

@@ -170,6 +170,7 @@ def _serve(stack: LocalStack, *, poll_every: float) -> None:
             stack.renew_websub()
             stack.check_channels()
             stack.check_inbox_sla()
+            stack.poll_mentions()
             next_housekeeping = now + 300
         if not stack.pump_once():
             time.sleep(0.5)
@@ -185,7 +186,9 @@ def _stack_env(stack: LocalStack) -> dict[str, str]:
         "BANDITORE_SECRETS_FILE",
         "BANDITORE_MEDIA_ALLOW_PRIVATE",
     )
-    return {name: os.environ[name] for name in names} | stack.resources.env()
+    # Where `python -m devtools.sandbox.citizens` finds this run's API and platform sandbox.
+    urls = {"BANDITORE_API_URL": stack.api_url or "", "BANDITORE_SANDBOX_URL": stack.sandbox.url}
+    return {name: os.environ[name] for name in names} | stack.resources.env() | urls
 
 
 def _print_dev_tokens(stack: LocalStack) -> None:

@@ -215,6 +215,9 @@ class LocalStack:
     def housekeeping(self) -> dict[str, Any]:
         return self.invoke("housekeeping", _schedule_event())  # type: ignore[no-any-return]
 
+    def poll_mentions(self) -> dict[str, Any]:
+        return self.invoke("poll_mentions", _schedule_event())  # type: ignore[no-any-return]
+
     def check_channels(self) -> dict[str, Any]:
         return self.invoke("check_channels", _schedule_event())  # type: ignore[no-any-return]
 

@@ -86,6 +86,9 @@ from chalicelib.secrets import resolve_secret
 PLATFORM = "Bluesky"
 DEFAULT_SERVICE = "https://bsky.social"
 POST_LIMIT = 300  # app.bsky.feed.post text: maxGraphemes 300
+MENTIONS_PAGE = 100  # the most listNotifications gives at once
+# Per poll: far beyond a comune's mentions in minutes, while a runaway backlog stays bounded.
+MENTIONS_MAX_PAGES = 10
 # app.bsky.embed.images#image and app.bsky.embed.external#external thumb: maxSize 1000000 in the
 # lexicons; a bigger blob makes the PDS refuse the whole record, so it is left out beforehand.
 IMAGE_MAX_BYTES = 1_000_000
@@ -220,6 +223,38 @@ class BlueskyAdapter:
             )
 
         return post_thread(post, None, send_one)
+
+    def mentions(self, since: str | None) -> tuple[str, list[dict[str, Any]]]:
+        """The account's DID, and its mention and reply notifications indexed after `since` (an
+        indexedAt time, as the service writes them, so they compare as strings), oldest first.
+        listNotifications goes from the newest to older pages by its cursor: pages are read until
+        one reaches `since`, at most MENTIONS_MAX_PAGES; without `since`, the newest page only."""
+        password = read_token(self._password, platform=PLATFORM)
+        found: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(MENTIONS_MAX_PAGES):
+            params = [("reasons", "mention"), ("reasons", "reply"), ("limit", str(MENTIONS_PAGE))]
+            params += [("cursor", cursor)] if cursor else []
+            response, session = self._authorized(
+                password, partial(self._xrpc, "GET", "app.bsky.notification.listNotifications", params=params)
+            )
+            if not response.ok:
+                raise self._error_for(response)
+            body = require_json_object(response, platform=PLATFORM, endpoint="listNotifications")
+            page = body.get("notifications")
+            items = [item for item in page if isinstance(item, dict)] if isinstance(page, list) else []
+            newer = [item for item in items if since is None or str(item.get("indexedAt", "")) > since]
+            found += newer
+            next_cursor = body.get("cursor")
+            if (
+                since is None
+                or len(newer) < len(items)
+                or not isinstance(next_cursor, str)
+                or not next_cursor
+            ):
+                break
+            cursor = next_cursor
+        return session.did, found[::-1]
 
     def check(self) -> ChannelCheck:
         """getSession with the shared session: proves the app password without spending a

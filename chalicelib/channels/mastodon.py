@@ -87,6 +87,7 @@ MAX_DESCRIPTION = 1500
 # out without the image instead.
 MEDIA_WAIT = 6.0
 MEDIA_POLL_INTERVAL = 1.0
+MENTIONS_PAGE = 80  # the most /api/v1/notifications gives at once
 
 LimitsSource = Literal["default", "instance"]
 
@@ -265,6 +266,38 @@ class MastodonAdapter:
         visibility = "direct" if private or target.direct else self._visibility
         token = read_token(self._token, platform=PLATFORM)
         return self._thread(post, token, idempotency_key, status_id, visibility, alone_if_gone=False)
+
+    def mentions(self, since: str | None) -> list[dict[str, Any]]:
+        """One page of the account's mention notifications newer than the notification id `since`
+        (the newest page without it), oldest first: GET /api/v1/notifications with min_id, which
+        answers the page right after `since`, so a caller reads on from the last id it returns."""
+        token = read_token(self._token, platform=PLATFORM)
+        params: dict[str, Any] = {"types[]": "mention", "limit": MENTIONS_PAGE}
+        if since is not None:
+            params["min_id"] = since
+        response = send(
+            self._session,
+            "GET",
+            f"{self.instance}/api/v1/notifications",
+            platform=PLATFORM,
+            endpoint="notifications",
+            timeout=self._timeout,
+            headers={"Authorization": f"Bearer {token}"},
+            params=params,
+        )
+        if response.status_code != HTTPStatus.OK:
+            raise _error_for(response, now=self._clock())
+        try:
+            body = response.json()
+        except ValueError:  # requests' JSONDecodeError included
+            body = None
+        if not isinstance(body, list):
+            raise malformed(PLATFORM, "notifications", "the answer is not a JSON list")
+        notifications = [
+            item for item in body if isinstance(item, dict) and str(item.get("id", "")).isdigit()
+        ]
+        # Newest first on the wire; ids are numbers growing with time.
+        return sorted(notifications, key=lambda item: int(item["id"]))
 
     def check(self) -> ChannelCheck:
         """verify_credentials: proves the token; Mastodon tokens do not expire unless revoked."""

@@ -505,6 +505,26 @@ def announcement_for(tenant: str, channel: str, remote_id: str) -> str | None:
     return str(found["announcement_id"]) if found else None
 
 
+def mention_cursor(tenant: str, channel: str) -> str | None:
+    """The platform's id of the last mention recorded from the channel; None before its first poll."""
+    found = _get(keys.tenant_pk(tenant), keys.mention_cursor_sk(channel))
+    return str(found["cursor"]) if found else None
+
+
+def set_mention_cursor(tenant: str, channel: str, cursor: str, *, now: datetime) -> None:
+    dynamo.client().put_item(
+        TableName=dynamo.table_name(),
+        Item=dynamo.to_dynamo(
+            {
+                "pk": keys.tenant_pk(tenant),
+                "sk": keys.mention_cursor_sk(channel),
+                "cursor": cursor,
+                "updated_at": iso(now),
+            }
+        ),
+    )
+
+
 # ---- audit ----------------------------------------------------------------------------------
 
 

@@ -38,6 +38,7 @@ POST = "app.bsky.feed.post"
 POST_GRAPHEMES = 300  # app.bsky.feed.post#text: maxGraphemes
 POST_BYTES = 3000  # ... and maxLength, in UTF-8 bytes
 MAX_LANGS = 3
+MAX_NOTIFICATIONS = 100  # app.bsky.notification.listNotifications: limit maximum
 IMAGE_BLOB_MAX = 1_000_000  # app.bsky.embed.images#image and external#thumb: maxSize
 UPLOAD_LIMIT = 5 * 1024 * 1024  # the PDS's own cap on uploadBlob bodies
 TAG_GRAPHEMES, TAG_BYTES = 64, 640
@@ -141,6 +142,7 @@ class BlueskyFake:
             self._access: dict[str, _Grant] = {}
             self._refresh: dict[str, _Grant] = {}
             self._records: dict[str, _Record] = {}
+            self._handles: dict[str, str] = {}  # citizens' did -> handle, for notifications
             self._blobs: dict[str, _Blob] = {}
             self._sessions_created: defaultdict[str, int] = defaultdict(int)
             self._session_windows = [_Window(limit, seconds) for limit, seconds in SESSION_LIMITS]
@@ -178,6 +180,7 @@ class BlueskyFake:
             cid = _cid(json.dumps(record, sort_keys=True).encode())
             root = parent.root if parent else (uri, cid)
             self._records[uri] = _Record(uri, cid, record, root)
+            self._handles[account.did] = account.handle
         return {"uri": uri, "cid": cid, "root_uri": root[0], "root_cid": root[1]}
 
     def record(self, uri: str) -> dict[str, Any] | None:
@@ -213,6 +216,7 @@ class BlueskyFake:
             "com.atproto.repo.createRecord": ("POST", self.create_record),
             "com.atproto.repo.getRecord": ("GET", self.get_record),
             "com.atproto.repo.uploadBlob": ("POST", self.upload_blob),
+            "app.bsky.notification.listNotifications": ("GET", self.list_notifications),
         }
         if nsid not in methods:
             return "other", lambda: error(501, "MethodNotImplemented", "Method Not Implemented")
@@ -279,6 +283,25 @@ class BlueskyFake:
         if found is None:
             raise _Refused(400, "RecordNotFound", f"Could not locate record: {uri}")
         return json_reply(200, found)
+
+    def list_notifications(self, request: Request) -> Reply:
+        """Citizens' posts mentioning the account (@handle in the text) or replying to one of its
+        posts, newest first, `limit` at a time; `cursor` (an offset here, opaque to clients) goes to
+        older ones. Only the mention and reply reasons exist in the sandbox."""
+        account = self._authorized(request)
+        limit = min(int(request.query_value("limit") or 50), MAX_NOTIFICATIONS)
+        offset = int(request.query_value("cursor") or 0)
+        with self._lock:
+            found = [
+                _notification(record, self._handles[record.uri.split("/")[2]], reason)
+                for record in self._records.values()
+                if record.uri.split("/")[2] in self._handles
+                and (reason := _reason(record, account)) is not None
+            ]
+        found.sort(key=lambda item: item["indexedAt"], reverse=True)
+        page = found[offset : offset + limit]
+        more = offset + limit < len(found)
+        return json_reply(200, {"notifications": page} | ({"cursor": str(offset + limit)} if more else {}))
 
     def create_record(self, request: Request) -> Reply:
         account = self._authorized(request)
@@ -424,6 +447,26 @@ class BlueskyFake:
                 options={"uri": uri, "cid": cid, **options},
             )
         )
+
+
+def _reason(record: _Record, account: _Account) -> str | None:
+    parent = record.value.get("reply", {}).get("parent", {}).get("uri", "")
+    if parent.startswith(f"at://{account.did}/"):
+        return "reply"
+    return "mention" if f"@{account.handle}" in record.value["text"] else None
+
+
+def _notification(record: _Record, handle: str, reason: str) -> dict[str, Any]:
+    did = record.uri.split("/")[2]
+    return {
+        "uri": record.uri,
+        "cid": record.cid,
+        "author": {"did": did, "handle": handle, "displayName": handle.split(".", maxsplit=1)[0].title()},
+        "reason": reason,
+        "record": record.value,
+        "isRead": False,
+        "indexedAt": record.value["createdAt"],
+    }
 
 
 def post_problem(record: dict[str, Any]) -> str | None:

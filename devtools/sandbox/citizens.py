@@ -72,6 +72,9 @@ class Sent:
 class Citizens:
     api_url: str
     person: Person = field(default_factory=Person)
+    # The sandbox to tell about each message first, as the real platform knows it before its webhook
+    # fires (our answers reply to it). None: the caller registers messages with the fakes itself.
+    sandbox_url: str | None = None
 
     def __post_init__(self) -> None:
         # Ids unique across runs (a restarted `banditore run` keeps its table, whose dedupe
@@ -91,7 +94,14 @@ class Citizens:
     ) -> Sent:
         """A message in the citizen's private chat with the channel's bot."""
         chat = {"id": self.person.user_id, "type": "private", "first_name": self.person.first_name}
-        return self._telegram(tenant, channel, self._message(chat, text, location), forged=forged)
+        message = self._message(chat, text, location)
+        self._tell_sandbox(
+            platform="telegram",
+            chat_id=chat["id"],
+            user_id=self.person.user_id,
+            message_id=message["message_id"],
+        )
+        return self._telegram(tenant, channel, message, forged=forged)
 
     def telegram_comment(
         self,
@@ -159,6 +169,12 @@ class Citizens:
             message["location"] = {"latitude": location[0], "longitude": location[1]}
         return message
 
+    def _tell_sandbox(self, **message: Any) -> None:
+        if self.sandbox_url is not None:
+            requests.post(
+                f"{self.sandbox_url}/_sandbox/citizen", json=message, timeout=TIMEOUT
+            ).raise_for_status()
+
     def _telegram(self, tenant: str, channel: str, message: dict[str, Any], *, forged: bool) -> Sent:
         settings = _channel(tenant, channel, TelegramChannel)
         secret = (
@@ -186,6 +202,7 @@ class Citizens:
         `parent` under it."""
         settings = _channel(tenant, channel, FacebookChannel)
         comment_id = f"{post.rpartition('_')[2]}_{next(self._ids)}"
+        self._tell_sandbox(platform="facebook", post_id=parent or post, comment_id=comment_id)
         value = {
             "item": "comment",
             "verb": "add",
@@ -211,6 +228,7 @@ class Citizens:
     ) -> Sent:
         settings = _channel(tenant, channel, FacebookChannel)
         mid = f"m_{next(self._ids)}"
+        self._tell_sandbox(platform="facebook", page_id=settings.page_id, person=str(self.person.user_id))
         message: dict[str, Any] = {"mid": mid, "text": text}
         if location is not None:
             coordinates = {"lat": location[0], "long": location[1]}
@@ -267,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     from devtools.commands import ENV_FILE, STATE_DIR
 
     parser = argparse.ArgumentParser(description="Scrivi a un comune come un cittadino, sullo stack locale.")
-    parser.add_argument("--api", default="http://127.0.0.1:8000", help="l'API locale di `banditore run`")
+    parser.add_argument("--api", help="l'API locale di `banditore run` (di solito la trova da sé)")
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR)
     sub = parser.add_subparsers(dest="what", required=True)
     for name, help_text in (
@@ -293,7 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(json.loads(env_file.read_text(encoding="utf-8")))
     if args.what == "posts":
         return _print_posts(args.tenant, args.channel)
-    citizens = Citizens(args.api)
+    citizens = Citizens(
+        args.api or os.environ["BANDITORE_API_URL"], sandbox_url=os.environ.get("BANDITORE_SANDBOX_URL")
+    )
     if args.what == "facebook" and not args.post:
         parser.error("facebook: --post è obbligatorio")
     if args.what == "telegram":

@@ -34,6 +34,7 @@ VISIBILITIES = {"public", "unlisted", "private", "direct"}
 IMAGE_SIZE_LIMIT = 16 * 1024 * 1024
 MAX_DESCRIPTION = 1500
 MAX_MEDIA_ATTACHMENTS = 4
+MAX_NOTIFICATIONS = 80
 # What a stock instance lists (images first); only the image types are recognised below.
 SUPPORTED_MIME_TYPES = (
     "image/jpeg",
@@ -148,6 +149,8 @@ class MastodonFake:
             self._idempotent: dict[tuple[str, str], _Remembered] = {}
             self._windows: dict[str, tuple[int, int]] = {}  # token -> (window number, requests in it)
             self._statuses: set[str] = set()
+            self._authors: dict[str, str] = {}  # status id -> account, to tell replies to an account
+            self._citizen_statuses: list[dict[str, Any]] = []  # what notifications are made of
             self._media: dict[str, _Media] = {}
             self._last_media_id = 113_000_000_000_000_000
             # Media settings tests change: 202 on upload, then this many 206 polls before ready.
@@ -166,6 +169,8 @@ class MastodonFake:
             self._last_id += 1
             status = self._status_json(str(self._last_id), acct, payload, [])
             self._statuses.add(status["id"])
+            self._authors[status["id"]] = acct
+            self._citizen_statuses.append(status)
         return status
 
     def fault_reply(self, fault: Fault) -> Reply:
@@ -191,6 +196,7 @@ class MastodonFake:
             ),
             ("POST", "/api/v1/statuses"): ("statuses", lambda: self.post_status(request)),
             ("POST", "/api/v2/media"): ("media", lambda: self.upload_media(request)),
+            ("GET", "/api/v1/notifications"): ("notifications", lambda: self.notifications(request)),
         }
         if (request.method, path) in fixed:
             return fixed[request.method, path]
@@ -314,6 +320,7 @@ class MastodonFake:
                 attachment.attached = True
             status = self._status_json(status_id, _account(token), payload, media)
             self._statuses.add(status_id)
+            self._authors[status_id] = _account(token)
             if key:
                 self._idempotent[token, key] = _Remembered(time.monotonic() + IDEMPOTENCY_SECONDS, status)
         options = {name: payload.get(name) for name in ("visibility", "language", "in_reply_to_id")}
@@ -354,6 +361,48 @@ class MastodonFake:
             "media_attachments": [_media_json(attachment) for attachment in media],
             "account": {"id": "1", "username": account, "acct": account, "url": f"{base}/@{account}"},
         }
+
+    def notifications(self, request: Request) -> Reply:
+        """The account's mentions (citizen statuses naming @account, or replying to one of its
+        statuses), as Mastodon pages them: newest first, `min_id` for the page right after an id,
+        `max_id` for older ones, a Link header to both neighbours. Notification ids are the status ids."""
+        token = request.bearer_token()
+        if token is None or self._state.is_revoked("mastodon", token):
+            return error(401, "The access token is invalid")
+        headers, limited = self._count_for_rate_limit(token)
+        if limited:
+            return error(429, "Too many requests", headers)
+        account = _account(token)
+        limit = min(int(request.query_value("limit") or 40), MAX_NOTIFICATIONS)
+        min_id, max_id = request.query_value("min_id"), request.query_value("max_id")
+        with self._lock:
+            found = [
+                status
+                for status in self._citizen_statuses
+                if f"@{account}" in html.unescape(status["content"])
+                or self._authors.get(status["in_reply_to_id"] or "") == account
+            ]
+        found = [s for s in found if (not min_id or int(s["id"]) > int(min_id))]
+        found = [s for s in found if (not max_id or int(s["id"]) < int(max_id))]
+        # min_id: the oldest page after it; otherwise the newest page (before max_id).
+        page = found[:limit] if min_id else found[-limit:]
+        page.reverse()
+        if page:
+            url = f"{self._base_url()}/mastodon/api/v1/notifications?types[]=mention&limit={limit}"
+            headers["Link"] = (
+                f'<{url}&max_id={page[-1]["id"]}>; rel="next", <{url}&min_id={page[0]["id"]}>; rel="prev"'
+            )
+        notifications = [
+            {
+                "id": s["id"],
+                "type": "mention",
+                "created_at": s["created_at"],
+                "account": s["account"],
+                "status": s,
+            }
+            for s in page
+        ]
+        return json_reply(200, notifications, headers)
 
     def upload_media(self, request: Request) -> Reply:
         token = request.bearer_token()

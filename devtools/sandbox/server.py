@@ -16,8 +16,10 @@ from urllib.parse import parse_qs, urlsplit
 from devtools.sandbox.fakes import Answer, PlatformFake, build_fakes
 from devtools.sandbox.faults import SERVER_KINDS, Fault, FaultError
 from devtools.sandbox.mastodon import MastodonFake
+from devtools.sandbox.meta import FacebookFake
 from devtools.sandbox.page import render_page
 from devtools.sandbox.state import SandboxState
+from devtools.sandbox.telegram import TelegramFake
 from devtools.sandbox.wire import Reply, Request, html_reply, json_reply
 
 _PLATFORM_PATH = re.compile(r"/([a-z]+)(/.*)?")
@@ -210,6 +212,7 @@ class Sandbox:
             ("DELETE", "faults"): lambda: self._done(self.clear_faults),
             ("POST", "reset"): lambda: self._done(self.reset),
             ("POST", "revoke"): lambda: self._revoke(request),
+            ("POST", "citizen"): lambda: self._citizen(request),
         }
         action = routes.get((request.method, request.path.removeprefix("/_sandbox/")))
         if action is None:
@@ -235,6 +238,36 @@ class Sandbox:
             return json_reply(400, {"error": "give platform and token"})
         self.revoke_token(platform, token)
         return json_reply(200, {"revoked": platform})
+
+    def _citizen(self, request: Request) -> Reply:
+        """Make a platform fake know a citizen's message before its webhook reaches Banditore, as the
+        real platform does (an answer can then reply to it): what devtools/sandbox/citizens.py sends
+        from another process while `banditore run` is up."""
+        payload = request.payload() or {}
+        try:
+            made = self._register_citizen(payload)
+        except (KeyError, TypeError, ValueError) as exc:
+            return json_reply(400, {"error": f"give the platform and the message's ids ({exc})"})
+        return json_reply(201, {"registered": made})
+
+    def _register_citizen(self, payload: dict[str, Any]) -> str:
+        platform = payload["platform"]
+        if platform == "telegram":
+            message = self.fake("telegram", TelegramFake).citizen_message(
+                int(payload["chat_id"]),
+                "",
+                user_id=int(payload["user_id"]),
+                message_id=int(payload["message_id"]),
+            )
+            return str(message["message_id"])
+        if platform == "facebook" and "comment_id" in payload:
+            facebook = self.fake("facebook", FacebookFake)
+            return facebook.citizen_comment(str(payload["post_id"]), comment_id=str(payload["comment_id"]))
+        if platform == "facebook":
+            return self.fake("facebook", FacebookFake).citizen_message(
+                str(payload["page_id"]), str(payload["person"])
+            )
+        raise ValueError(f"no citizens on {platform}")
 
     @staticmethod
     def _done(action: Callable[[], None]) -> Reply:

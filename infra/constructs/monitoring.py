@@ -146,6 +146,14 @@ class Monitoring(Construct):
             "Una o più conversazioni hanno superato il tempo di prima risposta dell'ente (in orario "
             "d'ufficio) senza una risposta dello staff.",
         )
+        # Counted once per reply that will never reach the citizen (a permanent platform refusal,
+        # Messenger's closed 24-hour window): staff believe they answered, so one is enough.
+        self._alarm(
+            "ReplyFailures",
+            service_metric(obs.REPLY_FAILURES),
+            "Una o più risposte ai cittadini non sono state consegnate e non verranno ritentate "
+            "(il motivo è nei log di publish_urgent): chi ha risposto crede che il cittadino l'abbia letta.",
+        )
         self._dashboard(functions, lanes)
 
     def _alarm(

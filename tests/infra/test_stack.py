@@ -354,6 +354,7 @@ def test_emf_alarms_watch_exactly_what_powertools_emits(template: Template) -> N
         obs.DANGER_REPORTS,
         obs.INBOUND_FAILURES,
         obs.SLA_BREACHES,  # details in test_staff_auth.py
+        obs.REPLY_FAILURES,
     }
     for alarm in emf:
         assert alarm["Dimensions"] == [{"Name": "service", "Value": obs.SERVICE}]
@@ -366,6 +367,13 @@ def test_emf_alarms_watch_exactly_what_powertools_emits(template: Template) -> N
     # One citizen's danger report within five minutes is enough to page someone.
     (danger,) = (a for a in emf if a["MetricName"] == obs.DANGER_REPORTS)
     assert (danger["Statistic"], danger["Period"], danger["EvaluationPeriods"]) == ("Sum", 300, 1)
+    # A reply that will never reach its citizen pages someone within five minutes.
+    (undelivered,) = (a for a in emf if a["MetricName"] == obs.REPLY_FAILURES)
+    assert (undelivered["Statistic"], undelivered["Period"], undelivered["EvaluationPeriods"]) == (
+        "Sum",
+        300,
+        1,
+    )
     # A token alarms a week before it expires; the check reports the soonest expiry as a minimum.
     (expiring,) = (a for a in emf if a["MetricName"] == obs.TOKEN_DAYS_LEFT)
     assert (expiring["Statistic"], expiring["Threshold"], expiring["ComparisonOperator"]) == (

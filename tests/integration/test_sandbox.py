@@ -139,3 +139,15 @@ def _safe_toot(sandbox: Sandbox) -> object:
         return _toot(sandbox)
     except requests.ConnectionError as exc:
         return exc
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"platform": "myspace"}, {"platform": "telegram", "chat_id": "nope"}, {"chat_id": 1}],
+)
+def test_a_citizen_message_the_sandbox_cannot_place_is_refused_with_a_reason(
+    sandbox: Sandbox, payload: dict[str, object]
+) -> None:
+    answer = requests.post(f"{sandbox.url}/_sandbox/citizen", json=payload, timeout=5)
+    assert answer.status_code == 400
+    assert answer.json()["error"]

@@ -128,6 +128,8 @@ def _answer(message: InboundMessage, recorded: store.RecordResult, inbox: InboxC
         now=max(now, recorded.message.at),
         message_id=f"auto-{recorded.message.id}",
         reply_to_message_id=recorded.message.id,
+        # Its delivery row is keyed by the message id (queue_reply), as a staff reply's is.
+        delivery_id=f"auto-{recorded.message.id}",
     )
     if not outbound.duplicate:
         obs.count(obs.AUTOMATIC_ANSWERS, source=answer.source)

@@ -1,0 +1,238 @@
+"""poll_mentions: citizens' mentions of, and replies to, the comune on platforms without a webhook for
+them, read on a schedule from each `inbox: true` channel's notifications.
+
+Per channel: read the notifications after the stored cursor, a page at a time; normalise each into
+the InboundMessage the webhooks produce and hand it to process.ingest (recorded, flagged, answered
+exactly as a webhook's); only then store the page's last notification id as the cursor. A crash
+between the two reads the page again, which the store's dedupe per platform message makes harmless;
+nothing is skipped. Work is bounded: at most MAX_PAGES per channel and run, and no channel is
+started when the invocation has too little time left. A failing channel is logged and counted
+(MentionPollFailures) and the others go on; its cursor stays where the last recorded page left it.
+
+Which platforms: those in READERS (Mastodon and Bluesky for now). Nothing here logs message text or citizen
+identifiers.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from chalicelib import observability as obs
+from chalicelib.channels.atproto import POST_COLLECTION, PostRef
+from chalicelib.channels.bluesky import BlueskyAdapter
+from chalicelib.channels.mastodon import MastodonAdapter
+from chalicelib.channels.registry import adapter_for
+from chalicelib.clock import parse_iso, utcnow
+from chalicelib.config.loader import current_config
+from chalicelib.config.models import AnyChannel, Tenant
+from chalicelib.inbox import store
+from chalicelib.inbox.ingest.normalised import MAX_TEXT_CHARS, as_object
+from chalicelib.inbox.ingest.process import ingest
+from chalicelib.inbox.model import Citizen, InboundMessage
+from chalicelib.observability import logger
+
+MAX_PAGES = 5  # per channel and run: a backlog is read over the next runs, oldest first
+# Room kept at the end of the invocation: a channel is not started with less left than this.
+TIME_BUDGET_SECONDS = 30
+_BREAK = re.compile(r"<br\s*/?>|</p>\s*<p>", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]+>")
+
+
+@dataclass(frozen=True)
+class MentionPage:
+    messages: tuple[InboundMessage, ...]
+    cursor: str | None  # the last notification read; None when there was nothing new
+
+
+Reader = Callable[[Tenant, AnyChannel, str | None], MentionPage]
+
+
+def poll_all_mentions(now: datetime | None = None, seconds_left: float | None = None) -> dict[str, Any]:
+    now = now or utcnow()
+    deadline = time.monotonic() + seconds_left - TIME_BUDGET_SECONDS if seconds_left else None
+    results: dict[str, Any] = {}
+    for tenant in current_config().tenants:
+        for channel in tenant.channels:
+            read = READERS.get(channel.platform)
+            if read is None or not channel.inbox:
+                continue
+            name = f"{tenant.id}/{channel.id}"
+            if deadline is not None and time.monotonic() > deadline:
+                results[name] = "deferred"
+                continue
+            results[name] = _poll_channel_safely(read, tenant, channel, now)
+    if "deferred" in results.values():
+        logger.warning("Out of time: some channels' mentions wait for the next run")
+    return {"channels": results}
+
+
+def _poll_channel_safely(read: Reader, tenant: Tenant, channel: AnyChannel, now: datetime) -> int | str:
+    try:
+        return _poll_channel(read, tenant, channel, now)
+    except Exception as error:
+        # One broken channel (token, platform down, odd answer) never stops the others; its cursor
+        # stays at the last page recorded. The type only: a message could quote a citizen's words.
+        obs.count(obs.MENTION_POLL_FAILURES, platform=channel.platform, error=type(error).__name__)
+        logger.warning(
+            "Mention poll failed",
+            extra={"tenant": tenant.id, "channel": channel.id, "error": type(error).__name__},
+        )
+        return "failed"
+
+
+def _poll_channel(read: Reader, tenant: Tenant, channel: AnyChannel, now: datetime) -> int:
+    cursor = store.mention_cursor(tenant.id, channel.id)
+    recorded = 0
+    for _ in range(MAX_PAGES):
+        page = read(tenant, channel, cursor)
+        if page.cursor is None:
+            break
+        for message in page.messages:
+            ingest(message, tenant, now)
+        recorded += len(page.messages)
+        # Only now: every message of the page is recorded.
+        cursor = page.cursor
+        store.set_mention_cursor(tenant.id, channel.id, cursor, now=now)
+    logger.info("Mentions polled", extra={"tenant": tenant.id, "channel": channel.id, "messages": recorded})
+    return recorded
+
+
+# ---- Mastodon --------------------------------------------------------------------------------
+
+
+def _mastodon_page(tenant: Tenant, channel: AnyChannel, since: str | None) -> MentionPage:
+    adapter = adapter_for(channel)
+    if not isinstance(adapter, MastodonAdapter):
+        raise TypeError(f"{channel.platform} channel has no Mastodon adapter")
+    notifications = adapter.mentions(since)
+    messages = [
+        message
+        for notification in notifications
+        if (message := _mastodon_message(tenant.id, channel.id, notification)) is not None
+    ]
+    return MentionPage(tuple(messages), notifications[-1]["id"] if notifications else None)
+
+
+def _mastodon_message(tenant: str, channel: str, notification: dict[str, Any]) -> InboundMessage | None:
+    """A mention as a message: "direct" for a direct status, a comment under our post when it
+    replies to one (linked to its announcement), else a comment on no post (one conversation per
+    citizen and channel). None for what is no citizen's status."""
+    status = as_object(notification.get("status"))
+    account = as_object(status.get("account"))
+    status_id, acct = status.get("id"), account.get("acct")
+    at = _created_at(status.get("created_at"), notification.get("created_at"))
+    if not isinstance(status_id, str) or not isinstance(acct, str) or not acct or at is None:
+        obs.count(obs.INBOUND_IGNORED, platform="mastodon", reason="no_status")
+        return None
+    parent = status.get("in_reply_to_id")
+    parent = parent if isinstance(parent, str) else None
+    direct = status.get("visibility") == "direct"
+    ours = parent if parent and store.announcement_for(tenant, channel, parent) else None
+    return InboundMessage(
+        tenant=tenant,
+        channel=channel,
+        platform="mastodon",
+        platform_message_id=status_id,
+        citizen=Citizen(
+            "mastodon", acct, str(account.get("display_name") or account.get("username") or "")[:200]
+        ),
+        text=_status_text(str(status.get("content") or "")),
+        received_at=at,
+        kind="direct" if direct else "comment",
+        in_reply_to_remote_id=None if direct else ours,
+        parent_message_id=parent if parent != ours else None,
+        reply_target={"status_id": status_id, "acct": acct},
+    )
+
+
+def _status_text(content: str) -> str:
+    """A status's HTML as the words a person reads: paragraphs and breaks as new lines."""
+    return html.unescape(_TAG.sub("", _BREAK.sub("\n", content))).strip()[:MAX_TEXT_CHARS]
+
+
+def _created_at(*candidates: object) -> datetime | None:
+    """The status's time (stable: the message's key depends on it), else the notification's."""
+    for value in candidates:
+        if isinstance(value, str):
+            try:
+                return parse_iso(value)
+            except ValueError:
+                continue
+    return None
+
+
+# ---- Bluesky ---------------------------------------------------------------------------------
+
+
+def _bluesky_page(tenant: Tenant, channel: AnyChannel, since: str | None) -> MentionPage:
+    adapter = adapter_for(channel)
+    if not isinstance(adapter, BlueskyAdapter):
+        raise TypeError(f"{channel.platform} channel has no Bluesky adapter")
+    did, notifications = adapter.mentions(since)
+    messages = [
+        message
+        for notification in notifications
+        if (message := _bluesky_message(tenant.id, channel.id, did, notification)) is not None
+    ]
+    return MentionPage(tuple(messages), str(notifications[-1]["indexedAt"]) if notifications else None)
+
+
+def _bluesky_message(
+    tenant: str, channel: str, did: str, notification: dict[str, Any]
+) -> InboundMessage | None:
+    """A mention or reply as a comment: under our post when it answers one (linked to its
+    announcement), else on no post. None for our own posts and what is no citizen's post."""
+    author, record = as_object(notification.get("author")), as_object(notification.get("record"))
+    uri, cid, author_did = notification.get("uri"), notification.get("cid"), author.get("did")
+    at = _created_at(record.get("createdAt"), notification.get("indexedAt"))
+    if author_did == did:
+        obs.count(obs.INBOUND_IGNORED, platform="bluesky", reason="own_post")
+        return None
+    if not isinstance(uri, str) or not isinstance(cid, str) or not isinstance(author_did, str) or at is None:
+        obs.count(obs.INBOUND_IGNORED, platform="bluesky", reason="no_post")
+        return None
+    reply = as_object(record.get("reply"))
+    parent, root = as_object(reply.get("parent")), as_object(reply.get("root"))
+    ours = _our_post(did, parent, root)
+    post = ours if ours and store.announcement_for(tenant, channel, ours) else None
+    target = {"uri": uri, "cid": cid}
+    if isinstance(root.get("uri"), str) and isinstance(root.get("cid"), str):
+        target |= {"root_uri": root["uri"], "root_cid": root["cid"]}
+    name = author.get("displayName") or author.get("handle") or ""
+    return InboundMessage(
+        tenant=tenant,
+        channel=channel,
+        platform="bluesky",
+        platform_message_id=uri,
+        citizen=Citizen("bluesky", author_did, str(name)[:200]),
+        text=str(record.get("text") or "").strip()[:MAX_TEXT_CHARS],
+        received_at=at,
+        kind="comment",
+        in_reply_to_remote_id=post,
+        parent_message_id=None if post else parent.get("uri"),
+        reply_target=target,
+    )
+
+
+def _our_post(did: str, parent: dict[str, Any], root: dict[str, Any]) -> str | None:
+    """The remote id publish gave the post of ours a reply answers (atproto.PostRef), if it is ours."""
+    prefix = f"at://{did}/{POST_COLLECTION}/"
+    parent_uri, root_uri = str(parent.get("uri") or ""), str(root.get("uri") or "")
+    if not parent_uri.startswith(prefix) or not root_uri.startswith(prefix):
+        return None
+    return PostRef(
+        did=did,
+        rkey=parent_uri.removeprefix(prefix),
+        cid=str(parent.get("cid") or ""),
+        root_rkey=root_uri.removeprefix(prefix),
+        root_cid=str(root.get("cid") or ""),
+    ).encode()
+
+
+READERS: dict[str, Reader] = {"mastodon": _mastodon_page, "bluesky": _bluesky_page}
