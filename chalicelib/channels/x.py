@@ -72,6 +72,7 @@ from chalicelib.channels.transport import (
 from chalicelib.channels.weighted import LIMIT, weighted_length
 from chalicelib.config.models import XChannel
 from chalicelib.http import TIMEOUT
+from chalicelib.inbox.ingest.normalised import as_object, objects
 from chalicelib.observability import logger
 from chalicelib.secrets import resolve_secret
 
@@ -80,6 +81,9 @@ DEFAULT_API_BASE = "https://api.x.com"
 ENDPOINT = "tweets"
 STATUS_URL = "https://x.com/i/web/status/{}"
 REMEMBERED_PIECES = 1024
+MENTIONS_PAGE = 100  # the most /2/users/:id/mentions gives at once
+# Per poll: far beyond a comune's mentions in minutes, while a runaway backlog stays bounded.
+MENTIONS_MAX_PAGES = 10
 # X's answer to a text the account already posted: 403 "You are not allowed to create a Tweet with
 # duplicate content."
 DUPLICATE = "duplicate content"
@@ -223,6 +227,49 @@ class XAdapter:
             _tidy(text), measure=weighted_length, limit=LIMIT, max_posts=self._max_thread_posts
         )
         return self._thread(post, post_id, idempotency_key, alone_if_gone=False)
+
+    def mentions(self, since: str | None) -> tuple[str, list[dict[str, Any]]]:
+        """The account's user id, and the posts mentioning it newer than the post id `since`,
+        oldest first, each with its author's user object as "author". GET /2/users/:id/mentions
+        goes from the newest to older pages by next_token, down to `since`; at most
+        MENTIONS_MAX_PAGES, and the newest page only without `since`."""
+        signer = self._credentials.signer()
+        user_id = str(as_object(self._read(signer, "/2/users/me", "users/me", {}).get("data")).get("id", ""))
+        if not user_id.isdigit():
+            raise malformed(PLATFORM, "users/me", "the answer has no user id")
+        found: list[dict[str, Any]] = []
+        params: dict[str, str] = {
+            "max_results": str(MENTIONS_PAGE),
+            "tweet.fields": "author_id,created_at,referenced_tweets",
+            "expansions": "author_id",
+            "user.fields": "name,username",
+        } | ({"since_id": since} if since else {})
+        for _ in range(MENTIONS_MAX_PAGES):
+            body = self._read(signer, f"/2/users/{user_id}/mentions", "mentions", params)
+            users = {user.get("id"): user for user in objects(as_object(body.get("includes")).get("users"))}
+            found += [
+                post | {"author": users.get(post.get("author_id"), {})} for post in objects(body.get("data"))
+            ]
+            next_token = as_object(body.get("meta")).get("next_token")
+            if since is None or not isinstance(next_token, str) or not next_token:
+                break
+            params = params | {"pagination_token": next_token}
+        return user_id, found[::-1]
+
+    def _read(self, signer: AuthBase, path: str, endpoint: str, params: dict[str, str]) -> dict[str, Any]:
+        response = send(
+            self._session,
+            "GET",
+            f"{self._api_base}{path}",
+            platform=PLATFORM,
+            endpoint=endpoint,
+            timeout=self._timeout,
+            auth=signer,
+            params=params,
+        )
+        if not response.ok:
+            raise _error_for(response, now=self._clock())
+        return require_json_object(response, platform=PLATFORM, endpoint=endpoint)
 
     def check(self) -> ChannelCheck:
         """GET /2/users/me: the cheapest read that proves all four credentials."""

@@ -52,6 +52,8 @@ MAX_WEIGHT = 280
 WINDOW_SECONDS = 15 * 60
 POSTS_PER_WINDOW = 100
 DAY_SECONDS = 86_400
+MAX_MENTIONS = 100  # GET /2/users/:id/mentions: max_results maximum
+_MENTIONS = re.compile(r"/2/users/(\d+)/mentions")
 TIMESTAMP_TOLERANCE = 300
 PROBLEMS = "https://api.twitter.com/2/problems/"
 DUPLICATE_DETAIL = "You are not allowed to create a Tweet with duplicate content."
@@ -268,6 +270,8 @@ class XFake:
             self._last_id = 1_860_000_000_000_000_000
             self._posted: set[str] = set()
             self._others: set[str] = set()  # posts of other accounts (citizens)
+            self._authors: dict[str, str] = {}  # our posts' id -> the user id that made it
+            self._citizen_posts: list[dict[str, Any]] = []  # what mentions are made of
             self._texts: set[tuple[str, str]] = set()  # (account, text): X refuses a duplicate
             self._nonces: set[tuple[str, str]] = set()
             self._nonce_times: deque[tuple[float, tuple[str, str]]] = deque()
@@ -277,12 +281,28 @@ class XFake:
             self._unenrolled: set[str] = set()
             self.daily_limit: int | None = None
 
-    def citizen_post(self) -> str:
-        """A post of another account, which ours may reply to: its id."""
+    def citizen_post(
+        self, text: str = "", *, username: str = "cittadino", reply_to: str | None = None
+    ) -> str:
+        """A post of another account, which ours may reply to: its id. It mentions an account of
+        ours when `text` names its @username or it replies (`reply_to`) to one of its posts."""
         with self._lock:
             self._last_id += 1
-            self._others.add(str(self._last_id))
-            return str(self._last_id)
+            post_id = str(self._last_id)
+            self._others.add(post_id)
+            author_id = str(int(hashlib.sha256(username.encode()).hexdigest()[:12], 16))
+            post: dict[str, Any] = {
+                "id": post_id,
+                "text": text,
+                "author_id": author_id,
+                "created_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "edit_history_tweet_ids": [post_id],
+                "author": {"id": author_id, "name": username.title(), "username": username},
+            }
+            if reply_to is not None:
+                post["referenced_tweets"] = [{"type": "replied_to", "id": reply_to}]
+            self._citizen_posts.append(post)
+            return post_id
 
     def read_only(self, access_token: str) -> None:
         """This token's app was set up without write permission: posting answers 403."""
@@ -317,6 +337,8 @@ class XFake:
             return "tweets", lambda: self.create_post(request)
         if (request.method, path) == ("GET", "/2/users/me"):
             return "users/me", lambda: self.users_me(request)
+        if request.method == "GET" and (mentions := _MENTIONS.fullmatch(path)):
+            return "mentions", lambda: self.mentions(request, mentions.group(1))
         return None
 
     def users_me(self, request: Request) -> Reply:
@@ -326,6 +348,43 @@ class XFake:
         token = signed[1]
         user_id, username = _account(token)
         return json_reply(200, {"data": {"id": user_id, "name": "Comune (sandbox)", "username": username}})
+
+    def mentions(self, request: Request, user_id: str) -> Reply:
+        """Citizens' posts naming the account's @username or replying to one of its posts, newest
+        first: `since_id` bounds them, `max_results` a page, `pagination_token` (an offset here,
+        opaque to clients) goes to older ones; authors under includes.users, and meta as X gives it."""
+        signed = self._authenticate(request)
+        if isinstance(signed, Reply):
+            return signed
+        if _account(signed[1])[0] != user_id:
+            return problem(403, "Forbidden", "You can only read your own mentions")
+        username = _account(signed[1])[1]
+        since = int(request.query_value("since_id") or 0)
+        limit = min(int(request.query_value("max_results") or 10), MAX_MENTIONS)
+        offset = int(request.query_value("pagination_token") or 0)
+        with self._lock:
+            found = [
+                post
+                for post in reversed(self._citizen_posts)
+                if int(post["id"]) > since
+                and (
+                    f"@{username}" in post["text"]
+                    or any(
+                        self._authors.get(ref["id"]) == user_id for ref in post.get("referenced_tweets", [])
+                    )
+                )
+            ]
+        page = found[offset : offset + limit]
+        meta: dict[str, Any] = {"result_count": len(page)}
+        if page:
+            meta |= {"newest_id": page[0]["id"], "oldest_id": page[-1]["id"]}
+        if offset + limit < len(found):
+            meta["next_token"] = str(offset + limit)
+        body: dict[str, Any] = {"meta": meta}
+        if page:
+            body["data"] = [{k: v for k, v in post.items() if k != "author"} for post in page]
+            body["includes"] = {"users": list({post["author_id"]: post["author"] for post in page}.values())}
+        return json_reply(200, body)
 
     def create_post(self, request: Request) -> Reply:
         signed = self._authenticate(request)
@@ -392,6 +451,7 @@ class XFake:
             self._last_id += 1
             post_id = str(self._last_id)
             self._posted.add(post_id)
+            self._authors[post_id] = _account(token)[0]
             self._texts.add((token, text))
         self._state.add_post(
             Post(

@@ -14,6 +14,7 @@ from chalicelib.inbox import store
 from chalicelib.inbox.model import Conversation
 from chalicelib.storage.deliveries import deliveries_of
 from devtools.sandbox.bluesky import BlueskyFake
+from devtools.sandbox.x import XFake
 from devtools.stack import LocalStack
 from tests.conftest import tenant
 from tests.feedserver import news_items, rss_document
@@ -45,7 +46,11 @@ def stack(make_stack: Callable[..., LocalStack]) -> LocalStack:
         "app_password": "env:TEST_UNSET_BLUESKY",
         "inbox": True,
     }
-    config = tenant(TENANT, channels=[_channel("mastodon"), _channel("fediverso"), bluesky])
+    x = {"id": "x", "platform": "x", "inbox": True} | {
+        name: f"env:TEST_UNSET_X_{name.upper()}"
+        for name in ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
+    }
+    config = tenant(TENANT, channels=[_channel("mastodon"), _channel("fediverso"), bluesky, x])
     return make_stack([config], {"feed.rss": rss_document(news_items(1))})
 
 
@@ -57,9 +62,9 @@ def _published(stack: LocalStack) -> tuple[str, dict[str, str]]:
     return announcement, {d.channel: str(d.remote_id) for d in deliveries_of(TENANT, announcement)}
 
 
-def _accounts(stack: LocalStack) -> dict[str, str]:
+def _accounts(stack: LocalStack, platform: str) -> dict[str, str]:
     """Our post's id -> the account that made it, as the fake shows it."""
-    return {post["id"]: post["target"] for post in stack.sandbox.posts("mastodon")}
+    return {post["id"]: post["target"] for post in stack.sandbox.posts(platform)}
 
 
 def _conversations() -> list[Conversation]:
@@ -73,18 +78,20 @@ def test_a_reply_to_our_post_links_to_the_announcement_and_is_read_once(stack: L
     announcement, posts = _published(stack)
     fake = stack.sandbox.mastodon
     fake.citizen_status(ACCT, "Grazie dell'avviso!", in_reply_to_id=posts["mastodon"])
-    account = _accounts(stack)[posts["mastodon"]]
+    account = _accounts(stack, "mastodon")[posts["mastodon"]]
     fake.citizen_status(ACCT, f"{account} posso scrivervi in privato?", visibility="direct")
 
     assert stack.poll_mentions()["channels"] == {
         f"{TENANT}/mastodon": 2,
         f"{TENANT}/fediverso": 0,
         f"{TENANT}/bluesky": 0,
+        f"{TENANT}/x": 0,
     }
     assert stack.poll_mentions()["channels"] == {
         f"{TENANT}/mastodon": 0,
         f"{TENANT}/fediverso": 0,
         f"{TENANT}/bluesky": 0,
+        f"{TENANT}/x": 0,
     }
 
     by_kind = {c.kind: c for c in _conversations()}
@@ -108,12 +115,18 @@ def test_a_failing_channel_keeps_its_cursor_and_does_not_stop_the_others(stack: 
 
     first = stack.poll_mentions()["channels"]
 
-    assert first == {f"{TENANT}/mastodon": "failed", f"{TENANT}/fediverso": 1, f"{TENANT}/bluesky": 0}
+    assert first == {
+        f"{TENANT}/mastodon": "failed",
+        f"{TENANT}/fediverso": 1,
+        f"{TENANT}/bluesky": 0,
+        f"{TENANT}/x": 0,
+    }
     assert store.mention_cursor(TENANT, "mastodon") is None
     assert stack.poll_mentions()["channels"] == {
         f"{TENANT}/mastodon": 1,
         f"{TENANT}/fediverso": 0,
         f"{TENANT}/bluesky": 0,
+        f"{TENANT}/x": 0,
     }
     assert sorted(c.channel for c in _conversations()) == ["fediverso", "mastodon"]
     log = (stack.state_dir / "lambda.log").read_text(encoding="utf-8")
@@ -140,3 +153,23 @@ def test_bluesky_replies_and_mentions_are_read_since_the_cursor(stack: LocalStac
         f"@{HANDLE} a che ora apre l'anagrafe?",
         f"@{HANDLE} e domani?",
     ]
+
+
+def test_x_replies_and_mentions_are_read_since_the_last_post_id(stack: LocalStack) -> None:
+    announcement, posts = _published(stack)
+    fake = stack.sandbox.fake("x", XFake)
+    account = _accounts(stack, "x")[posts["x"]]
+    fake.citizen_post("Grazie &amp; a presto!", reply_to=posts["x"])
+    fake.citizen_post(f"{account} a che ora apre l'anagrafe?")
+
+    assert stack.poll_mentions()["channels"][f"{TENANT}/x"] == 2
+    assert stack.poll_mentions()["channels"][f"{TENANT}/x"] == 0
+
+    by_post = {c.announcement_id: c for c in _conversations()}
+    assert by_post[announcement].post_remote_id == posts["x"]
+    [thanks] = store.messages(TENANT, by_post[announcement].id).items
+    assert (thanks.text, thanks.reply_target) == (
+        "Grazie & a presto!",
+        {"tweet_id": thanks.platform_message_id},
+    )
+    assert by_post[None].kind == "comment"

@@ -9,8 +9,10 @@ nothing is skipped. Work is bounded: at most MAX_PAGES per channel and run, and 
 started when the invocation has too little time left. A failing channel is logged and counted
 (MentionPollFailures) and the others go on; its cursor stays where the last recorded page left it.
 
-Which platforms: those in READERS (Mastodon and Bluesky for now). Nothing here logs message text or citizen
-identifiers.
+Which platforms: those in READERS. Cursors: Mastodon's notification id (min_id reads the page right
+after it), Bluesky's indexedAt and X's post id (both read newest first down to the cursor, so their
+adapters page within one read). Our own posts are left out (Mastodon never notifies them). Nothing
+here logs message text or citizen identifiers.
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ from chalicelib.channels.atproto import POST_COLLECTION, PostRef
 from chalicelib.channels.bluesky import BlueskyAdapter
 from chalicelib.channels.mastodon import MastodonAdapter
 from chalicelib.channels.registry import adapter_for
+from chalicelib.channels.x import XAdapter
 from chalicelib.clock import parse_iso, utcnow
 from chalicelib.config.loader import current_config
 from chalicelib.config.models import AnyChannel, Tenant
 from chalicelib.inbox import store
-from chalicelib.inbox.ingest.normalised import MAX_TEXT_CHARS, as_object
+from chalicelib.inbox.ingest.normalised import MAX_TEXT_CHARS, as_object, objects
 from chalicelib.inbox.ingest.process import ingest
 from chalicelib.inbox.model import Citizen, InboundMessage
 from chalicelib.observability import logger
@@ -235,4 +238,50 @@ def _our_post(did: str, parent: dict[str, Any], root: dict[str, Any]) -> str | N
     ).encode()
 
 
-READERS: dict[str, Reader] = {"mastodon": _mastodon_page, "bluesky": _bluesky_page}
+# ---- X ---------------------------------------------------------------------------------------
+
+
+def _x_page(tenant: Tenant, channel: AnyChannel, since: str | None) -> MentionPage:
+    adapter = adapter_for(channel)
+    if not isinstance(adapter, XAdapter):
+        raise TypeError(f"{channel.platform} channel has no X adapter")
+    user_id, posts = adapter.mentions(since)
+    messages = [
+        message for post in posts if (message := _x_message(tenant.id, channel.id, user_id, post)) is not None
+    ]
+    return MentionPage(tuple(messages), str(posts[-1]["id"]) if posts else None)
+
+
+def _x_message(tenant: str, channel: str, user_id: str, post: dict[str, Any]) -> InboundMessage | None:
+    """A mention as a comment: under our post when it replies to one (linked to its announcement),
+    else on no post. None for our own posts and what is no citizen's post."""
+    author = as_object(post.get("author"))
+    post_id, author_id = post.get("id"), post.get("author_id")
+    at = _created_at(post.get("created_at"))
+    if author_id == user_id:
+        obs.count(obs.INBOUND_IGNORED, platform="x", reason="own_post")
+        return None
+    if not isinstance(post_id, str) or not isinstance(author_id, str) or at is None:
+        obs.count(obs.INBOUND_IGNORED, platform="x", reason="no_post")
+        return None
+    replied = [
+        ref.get("id") for ref in objects(post.get("referenced_tweets")) if ref.get("type") == "replied_to"
+    ]
+    parent = replied[0] if replied and isinstance(replied[0], str) else None
+    ours = parent if parent and store.announcement_for(tenant, channel, parent) else None
+    return InboundMessage(
+        tenant=tenant,
+        channel=channel,
+        platform="x",
+        platform_message_id=post_id,
+        citizen=Citizen("x", author_id, str(author.get("name") or author.get("username") or "")[:200]),
+        text=html.unescape(str(post.get("text") or "")).strip()[:MAX_TEXT_CHARS],  # X escapes &, < and >
+        received_at=at,
+        kind="comment",
+        in_reply_to_remote_id=ours,
+        parent_message_id=None if ours else parent,
+        reply_target={"tweet_id": post_id},
+    )
+
+
+READERS: dict[str, Reader] = {"mastodon": _mastodon_page, "bluesky": _bluesky_page, "x": _x_page}
