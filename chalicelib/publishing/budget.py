@@ -51,10 +51,14 @@ def budget_for(platform: str, configured: PostBudget | None) -> PostBudget:
     return configured or DEFAULT_BUDGETS[platform]
 
 
+def _window(budget: PostBudget, moment: datetime) -> tuple[int, int]:
+    start = math.floor(moment.timestamp() / budget.per_seconds) * budget.per_seconds
+    return start, start + budget.per_seconds
+
+
 def take(tenant: str, channel: str, lane: Lane, budget: PostBudget, now: datetime) -> Refusal | None:
     """Take one post from the channel's current window: None when granted, else a Refusal."""
-    start = math.floor(now.timestamp() / budget.per_seconds) * budget.per_seconds
-    end = start + budget.per_seconds
+    start, end = _window(budget, now)
     cap = budget.posts if lane == "urgent" else budget.posts - budget.urgent_reserve
     try:
         dynamo.client().update_item(
@@ -77,3 +81,20 @@ def take(tenant: str, channel: str, lane: Lane, budget: PostBudget, now: datetim
         old = dynamo.from_dynamo(error.response.get("Item") or {})
         return Refusal(wait_seconds=max(1.0, end - now.timestamp()), used=int(old.get("used", cap)), cap=cap)
     return None
+
+
+def give_back(tenant: str, channel: str, budget: PostBudget, taken_at: datetime) -> None:
+    """Return the post taken at `taken_at` to its window: the platform was never posted to (the
+    delivery turned out not to belong on the channel, e.g. Instagram without an image)."""
+    start, _ = _window(budget, taken_at)
+    try:
+        dynamo.client().update_item(
+            TableName=dynamo.table_name(),
+            Key=dynamo.to_dynamo({"pk": keys.budget_pk(tenant), "sk": f"{channel}#{start}"}),
+            UpdateExpression="ADD used :minus_one",
+            ConditionExpression="used > :zero",  # never below zero, never a row of its own
+            ExpressionAttributeValues=dynamo.values({":minus_one": -1, ":zero": 0}),
+        )
+    except ClientError as error:
+        if not dynamo.is_condition_failure(error):
+            raise

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -205,9 +205,10 @@ def _attempt(
             delivery, "waiting_for_thread", "the post it replies to is not out yet", utcnow()
         )
         return _come_back(message, record, THREAD_WAIT_SECONDS, "waiting for the post it replies to")
+    taken_at = utcnow()
     try:
         channel = _channel(delivery.tenant, delivery.channel)
-        refusal = _take_budget(message, channel)
+        refusal = _take_budget(message, channel, taken_at)
         if refusal is not None:
             return _wait_for_budget(invocation, message, record, delivery, refusal)
         result = _post(delivery, channel, reply_to)
@@ -216,7 +217,7 @@ def _attempt(
     except AuthError as error:
         return _hold_for_credentials(invocation, message, record, delivery, error)
     except PermanentError as error:
-        return _settle(delivery, error)
+        return _settle(delivery, error, taken_at)
     except Exception:
         store.release_delivery(delivery, "internal", "unexpected error (see logs)", utcnow())
         raise
@@ -224,9 +225,13 @@ def _attempt(
     return None
 
 
-def _settle(delivery: Delivery, error: PermanentError) -> None:
+def _settle(delivery: Delivery, error: PermanentError, taken_at: datetime) -> None:
     """Record a final outcome without a post: skipped (not for this channel) or failed (alarmed)."""
     if isinstance(error, Skipped):
+        # Nothing went to the platform: the budget slot goes back, so skips never crowd out posts.
+        channel = _channel(delivery.tenant, delivery.channel)
+        configured = budget.budget_for(channel.platform, channel.budget)
+        budget.give_back(delivery.tenant, delivery.channel, configured, taken_at)
         if store.skip_delivery(delivery, error.reason, str(error), utcnow()):
             obs.count(obs.POSTS_SKIPPED, platform=delivery.platform, reason=error.reason)
             logger.info("Delivery skipped", extra={"reason": error.reason, "error": str(error)})
@@ -247,9 +252,9 @@ def _wait_for_budget(
     return _budget_pause(invocation, message, record, delivery.platform, refusal)
 
 
-def _take_budget(message: LaneMessage, channel: AnyChannel) -> budget.Refusal | None:
+def _take_budget(message: LaneMessage, channel: AnyChannel, now: datetime) -> budget.Refusal | None:
     configured = budget.budget_for(channel.platform, channel.budget)
-    return budget.take(message.tenant, message.channel, message.lane, configured, utcnow())
+    return budget.take(message.tenant, message.channel, message.lane, configured, now)
 
 
 def _budget_pause(
@@ -436,7 +441,7 @@ class _LaneRules:
         return _channel(self.job.tenant, self.job.channel)
 
     def take_budget(self, channel: AnyChannel) -> budget.Refusal | None:
-        return _take_budget(self.job, channel)
+        return _take_budget(self.job, channel, utcnow())
 
     def wait_for_budget(self, platform: str, refusal: budget.Refusal) -> None:
         _budget_pause(self.invocation, self.job, self.record, platform, refusal)

@@ -125,3 +125,39 @@ def test_the_channels_command_lists_health_and_exits_1_when_a_channel_is_broken(
     [mastodon] = [line for line in out.splitlines() if line.startswith("comune-prova  mastodon")]
     assert "✓ funzionante" in mastodon
     assert "sandbox-comune-prova-telegram" not in out
+
+
+def test_a_skipped_post_gives_its_slot_back(make_stack: Any) -> None:
+    make_stack([tenant()], {})
+    one = PostBudget(posts=2, per_seconds=60, urgent_reserve=1)
+    assert budget.take("comune-prova", "instagram", "normal", one, NOW) is None
+    assert budget.take("comune-prova", "instagram", "normal", one, NOW) is not None  # news gets 1
+
+    budget.give_back("comune-prova", "instagram", one, NOW)
+    budget.give_back("comune-prova", "instagram", one, NOW)  # never below zero
+
+    assert budget.take("comune-prova", "instagram", "normal", one, NOW) is None
+    assert budget.take("comune-prova", "instagram", "normal", one, NOW) is not None
+
+
+def test_instagram_skips_do_not_use_up_the_budget(make_stack: Any) -> None:
+    channels = [
+        {
+            "id": "instagram",
+            "platform": "instagram",
+            "user_id": "17841400000000001",
+            "token": "env:TEST_UNSET_INSTAGRAM",
+            # One news post an hour: without the slot given back, the first skip would hold the rest.
+            "budget": {"posts": 2, "per_seconds": 3600, "urgent_reserve": 1},
+        }
+    ]
+    stack = make_stack([tenant(channels=channels)], {"feed.rss": RSS})
+    result = stack.poll()
+    [source] = result["sources"]
+
+    stack.drain(timeout=10)
+
+    deliveries = [d for a in source["announcements"] for d in deliveries_of("comune-prova", a)]
+    assert len(deliveries) == 6
+    assert {d.status for d in deliveries} == {"skipped"}  # no usable image: none fetchable here
+    assert stack.sandbox.posts("instagram") == []
