@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 import requests
 
 from chalicelib.channels.base import AuthError, PostImage
-from chalicelib.channels.text import url_spans
-from chalicelib.channels.transport import UrlSecretFilter, read_token, redact_urllib3_logs
+from chalicelib.channels.text import RenderOptions, url_spans
+from chalicelib.channels.transport import Timeout, UrlSecretFilter, read_token, redact_urllib3_logs
+from chalicelib.http import TIMEOUT
 
 Markup = Callable[[str], str]
 
@@ -74,3 +75,24 @@ def retry_after_header(response: requests.Response) -> float | None:
     Discord and Matrix homeservers send)."""
     value = (response.headers.get("Retry-After") or "").strip()
     return float(value) if value.isascii() and value.isdigit() else None
+
+
+class IncomingWebhookAdapter:
+    """What Slack's and Discord's adapters hold alike: the webhook URL (itself the secret, resolved
+    at publish time), the session and the render options; their log lines never show the URL."""
+
+    def __init__(
+        self,
+        *,
+        webhook_url: Callable[[], str],
+        session: requests.Session,
+        options: RenderOptions | None = None,
+        offline: bool = False,
+        timeout: Timeout = TIMEOUT,
+    ) -> None:
+        self._webhook_url = webhook_url
+        self._session = session
+        self._options = options or RenderOptions()
+        self.offline = offline
+        self._timeout = timeout
+        redact_webhook_paths_in_logs()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -45,7 +44,6 @@ from chalicelib.channels.text import (
     utf16_length,
 )
 from chalicelib.channels.transport import (
-    Timeout,
     check_with,
     detail,
     http_error,
@@ -56,15 +54,14 @@ from chalicelib.channels.transport import (
     send,
 )
 from chalicelib.channels.webhooks.common import (
+    IncomingWebhookAdapter,
     outside_urls,
     read_webhook_url,
-    redact_webhook_paths_in_logs,
     retry_after_header,
     web_image,
     with_title,
 )
 from chalicelib.config.models import DiscordChannel
-from chalicelib.http import TIMEOUT
 from chalicelib.secrets import resolve_secret
 
 PLATFORM = "Discord"
@@ -133,24 +130,8 @@ def _bold(text: str) -> str:
     return text if _ENDS_WITH_BARE_URL.search(text) else f"**{text}**"
 
 
-class DiscordAdapter:
+class DiscordAdapter(IncomingWebhookAdapter):
     platform = "discord"
-
-    def __init__(
-        self,
-        *,
-        webhook_url: Callable[[], str],
-        session: requests.Session,
-        options: RenderOptions | None = None,
-        offline: bool = False,
-        timeout: Timeout = TIMEOUT,
-    ) -> None:
-        self._webhook_url = webhook_url
-        self._session = session
-        self._options = options or RenderOptions()
-        self.offline = offline
-        self._timeout = timeout
-        redact_webhook_paths_in_logs()
 
     def render(self, announcement: Announcement) -> RenderedPost:
         image = web_image(post_image(announcement, self._options), max_url=IMAGE_URL_LIMIT)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -42,7 +41,6 @@ from chalicelib.channels.text import (
     within_characters,
 )
 from chalicelib.channels.transport import (
-    Timeout,
     detail,
     http_error,
     malformed,
@@ -50,15 +48,14 @@ from chalicelib.channels.transport import (
     send,
 )
 from chalicelib.channels.webhooks.common import (
+    IncomingWebhookAdapter,
     outside_urls,
     read_webhook_url,
-    redact_webhook_paths_in_logs,
     retry_after_header,
     web_image,
     with_title,
 )
 from chalicelib.config.models import SlackChannel
-from chalicelib.http import TIMEOUT
 from chalicelib.observability import logger
 from chalicelib.secrets import resolve_secret
 
@@ -122,24 +119,8 @@ def _measure(text: str) -> int:
     return utf16_length(mrkdwn(text)) + BOLD_MARKERS
 
 
-class SlackAdapter:
+class SlackAdapter(IncomingWebhookAdapter):
     platform = "slack"
-
-    def __init__(
-        self,
-        *,
-        webhook_url: Callable[[], str],
-        session: requests.Session,
-        options: RenderOptions | None = None,
-        offline: bool = False,
-        timeout: Timeout = TIMEOUT,
-    ) -> None:
-        self._webhook_url = webhook_url
-        self._session = session
-        self._options = options or RenderOptions()
-        self.offline = offline
-        self._timeout = timeout
-        redact_webhook_paths_in_logs()
 
     def render(self, announcement: Announcement) -> RenderedPost:
         parts = PostParts.from_announcement(announcement, self._options)
