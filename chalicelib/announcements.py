@@ -7,6 +7,9 @@ from datetime import datetime
 from typing import Literal
 
 Priority = Literal["normal", "urgent"]
+# What an alert post does to its thread: a channel may edit its first post for an update instead
+# of replying (channel option `alert_updates`), but a new post, a level increase or an end never edits.
+AlertChange = Literal["new", "update", "level_up", "end"]
 
 
 @dataclass(frozen=True)
@@ -31,3 +34,4 @@ class Announcement:
     kind: Literal["news", "alert"] = "news"
     # An alert's post is worthless after the alert expired: the publisher drops it rather than post late.
     valid_until: datetime | None = None
+    alert_change: AlertChange | None = None  # alerts only

@@ -5,6 +5,7 @@ Geometry lives in geometry.py."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 from chalicelib.alerts.geometry import (
@@ -23,6 +24,12 @@ PUBLIC_STATUSES = frozenset({"Actual"})
 SANDBOX_STATUSES = frozenset({"Actual", "Test", "Exercise"})
 # Ack and Error are messages between systems, not alerts or their changes.
 POSTED_MESSAGE_TYPES = frozenset({"Alert", "Update", "Cancel"})
+
+
+def config_digest(config: AlertsConfig) -> str:
+    """A short fingerprint of what decides whether an alert concerns a tenant (areas, level, tests):
+    an alert handled under another fingerprint is decided again (a zone fixed mid-crisis)."""
+    return hashlib.sha256(config.model_dump_json(exclude={"pause_news_from"}).encode()).hexdigest()[:16]
 
 
 def matching_areas(info: Info, alerts: AlertsConfig) -> tuple[Area, ...]:

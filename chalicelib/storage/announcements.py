@@ -27,6 +27,7 @@ def announcement_item(announcement: Announcement, created: datetime) -> dict[str
         "categories": list(announcement.categories),
         "published": iso(announcement.published) if announcement.published else None,
         "valid_until": iso(announcement.valid_until) if announcement.valid_until else None,
+        "alert_change": announcement.alert_change,
         "created_at": iso(created),
         "expires_at": epoch(created + ANNOUNCEMENT_TTL),
     }
@@ -56,4 +57,5 @@ def get_announcement(tenant: str, announcement_id: str) -> Announcement | None:
         priority=item.get("priority", "normal"),
         kind=item.get("kind", "news"),
         valid_until=parse_iso(item["valid_until"]) if item.get("valid_until") else None,
+        alert_change=item.get("alert_change"),
     )
