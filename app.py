@@ -12,6 +12,7 @@ from chalice.app import Chalice, CloudWatchEvent, ConvertToMiddleware, Rate, Req
 
 from chalicelib import settings
 from chalicelib.inbox.auth import staff_authorizer
+from chalicelib.inbox.cors import staff_cors
 from chalicelib.observability import logger, metrics
 
 # Powertools owns logging: Chalice would otherwise take over the logger named like the app (and the
@@ -153,18 +154,26 @@ def process_inbound(event: SQSEvent) -> dict[str, Any]:
 # the staff's Cognito token before any of these runs; locally there is no authorizer and the handler
 # checks dev tokens itself (chalicelib/inbox/auth.py says why that is safe).
 STAFF_AUTHORIZER = staff_authorizer()
+# The staff web app's origin, when the deployment names one (chalicelib/inbox/cors.py); every /inbox
+# route must carry the same configuration, as Chalice requires of the methods of one path.
+STAFF_CORS = staff_cors()
 # Any media type reaches the handler, which answers a non-JSON body with 415 in the API's own error shape.
 ANY_BODY = ["*/*"]
 
 
-@app.route("/inbox/{tenant}/conversations", methods=["GET"], authorizer=STAFF_AUTHORIZER)
+@app.route("/inbox/{tenant}/conversations", methods=["GET"], authorizer=STAFF_AUTHORIZER, cors=STAFF_CORS)
 def inbox_conversations(tenant: str) -> Response:
     from chalicelib.inbox import api
 
     return api.serve(_current_request(), tenant, api.list_conversations)
 
 
-@app.route("/inbox/{tenant}/conversations/{conversation_id}", methods=["GET"], authorizer=STAFF_AUTHORIZER)
+@app.route(
+    "/inbox/{tenant}/conversations/{conversation_id}",
+    methods=["GET"],
+    authorizer=STAFF_AUTHORIZER,
+    cors=STAFF_CORS,
+)
 def inbox_conversation(tenant: str, conversation_id: str) -> Response:
     from chalicelib.inbox import api
 
@@ -175,6 +184,7 @@ def inbox_conversation(tenant: str, conversation_id: str) -> Response:
     "/inbox/{tenant}/conversations/{conversation_id}",
     methods=["PATCH"],
     authorizer=STAFF_AUTHORIZER,
+    cors=STAFF_CORS,
     content_types=ANY_BODY,
 )
 def inbox_change_conversation(tenant: str, conversation_id: str) -> Response:
@@ -187,6 +197,7 @@ def inbox_change_conversation(tenant: str, conversation_id: str) -> Response:
     "/inbox/{tenant}/conversations/{conversation_id}/notes",
     methods=["POST"],
     authorizer=STAFF_AUTHORIZER,
+    cors=STAFF_CORS,
     content_types=ANY_BODY,
 )
 def inbox_note(tenant: str, conversation_id: str) -> Response:
@@ -199,6 +210,7 @@ def inbox_note(tenant: str, conversation_id: str) -> Response:
     "/inbox/{tenant}/conversations/{conversation_id}/reply",
     methods=["POST"],
     authorizer=STAFF_AUTHORIZER,
+    cors=STAFF_CORS,
     content_types=ANY_BODY,
 )
 def inbox_reply(tenant: str, conversation_id: str) -> Response:
@@ -207,7 +219,7 @@ def inbox_reply(tenant: str, conversation_id: str) -> Response:
     return api.serve(_current_request(), tenant, api.reply, conversation_id)
 
 
-@app.route("/inbox/{tenant}/figures", methods=["GET"], authorizer=STAFF_AUTHORIZER)
+@app.route("/inbox/{tenant}/figures", methods=["GET"], authorizer=STAFF_AUTHORIZER, cors=STAFF_CORS)
 def inbox_figures(tenant: str) -> Response:
     from chalicelib.inbox import api
 
@@ -218,6 +230,7 @@ def inbox_figures(tenant: str) -> Response:
     "/inbox/{tenant}/consultations/{announcement_id}/observations",
     methods=["GET"],
     authorizer=STAFF_AUTHORIZER,
+    cors=STAFF_CORS,
 )
 def inbox_observations(tenant: str, announcement_id: str) -> Response:
     from chalicelib.inbox import api
@@ -225,21 +238,28 @@ def inbox_observations(tenant: str, announcement_id: str) -> Response:
     return api.serve(_current_request(), tenant, api.observations, announcement_id)
 
 
-@app.route("/inbox/{tenant}/citizens/{citizen_key}/export", methods=["GET"], authorizer=STAFF_AUTHORIZER)
+@app.route(
+    "/inbox/{tenant}/citizens/{citizen_key}/export",
+    methods=["GET"],
+    authorizer=STAFF_AUTHORIZER,
+    cors=STAFF_CORS,
+)
 def inbox_export_citizen(tenant: str, citizen_key: str) -> Response:
     from chalicelib.inbox import api
 
     return api.serve(_current_request(), tenant, api.export_citizen, citizen_key)
 
 
-@app.route("/inbox/{tenant}/citizens/{citizen_key}", methods=["DELETE"], authorizer=STAFF_AUTHORIZER)
+@app.route(
+    "/inbox/{tenant}/citizens/{citizen_key}", methods=["DELETE"], authorizer=STAFF_AUTHORIZER, cors=STAFF_CORS
+)
 def inbox_erase_citizen(tenant: str, citizen_key: str) -> Response:
     from chalicelib.inbox import api
 
     return api.serve(_current_request(), tenant, api.erase_citizen, citizen_key)
 
 
-@app.route("/inbox/{tenant}/audit", methods=["GET"], authorizer=STAFF_AUTHORIZER)
+@app.route("/inbox/{tenant}/audit", methods=["GET"], authorizer=STAFF_AUTHORIZER, cors=STAFF_CORS)
 def inbox_audit(tenant: str) -> Response:
     from chalicelib.inbox import api
 

@@ -9,7 +9,11 @@ take 200 ms to answer (the sandbox's `latency`):
 - fan-out: one zone alert to 20 tenants x 3 channels (platforms answering at once), timed, with the
   AWS calls it costs;
 - national red alert: 2,000 deliveries drained by K parallel publisher workers (forked processes, each
-  a Lambda container running the real `publish_urgent` handler).
+  a Lambda container running the real `publish_urgent` handler);
+- national announce: one feed listed by 500 comuni (one channel each, nothing posted): the poller's
+  pass that reads the new alert and fans it out, an unchanged pass, and one announce job (a slice of
+  MEMBERS_PER_JOB comuni) with the AWS calls each costs; and, for comparison, the same slice
+  announced inline by the poller, as every comune was before the fan-out.
 
 The alerts are derived from the real DPC bulletin in events/alerts: a new identifier, valid from now
 until tomorrow, red for hydro-geological risk.
@@ -358,8 +362,12 @@ def _aws_calls(counted: Counter[str]) -> dict[str, float]:
 
 
 def run_fan_out(tenants: int = 20, channels: Channels = (2, 1)) -> dict[str, Any]:
+    from chalicelib.alerts import fanout
+
     deliveries = tenants * sum(channels)
-    with alert_stack(tenants, channels) as stack:
+    # Announced inline, so the poll's calls are the per-tenant announce cost (the same calls an
+    # announce job makes for each of its tenants) that cost.py scales; jobs are measured apart.
+    with alert_stack(tenants, channels) as stack, mock.patch.object(fanout, "FAN_OUT_ABOVE", tenants):
         by_polling(stack, 0)()  # warm-up: alert 0 goes out to every channel
         calls = Calls().install()
         polls, drains, counted_poll, counted_publish = [], [], Counter[str](), Counter[str]()
@@ -566,5 +574,72 @@ def _needed_concurrency(seconds_per_delivery: float) -> dict[str, Any]:
     }
 
 
+# -- 5. national announce: one feed, 500 comuni ------------------------------------------------------
+ANNOUNCE_TENANTS = 500
+
+
+def run_national_announce(tenants: int = ANNOUNCE_TENANTS) -> dict[str, Any]:
+    from chalicelib.alerts import fanout
+
+    with alert_stack(tenants, (1, 0)) as stack:
+        calls = Calls().install()
+        with calls.measure() as announced:
+            announce_seconds = _timed(stack.poll_alerts)
+        jobs = _queued_jobs(stack)
+        idle = [0.0] * 5
+        with calls.measure() as unchanged:
+            for run in range(len(idle)):
+                idle[run] = _timed(stack.poll_alerts)
+        arn = stack.resources.queue_arns["urgent"] if stack.resources else ""
+        with calls.measure() as one_job:
+            job_seconds = _timed(lambda: stack.invoke("publish_urgent", sqs_event(jobs[:1], arn)))
+    # One slice's comuni announced inline, as the poller announced every comune before the fan-out
+    # (on a fresh table: moto's transactions slow down as the table grows, DynamoDB's do not).
+    inline_tenants = fanout.MEMBERS_PER_JOB
+    with (
+        alert_stack(inline_tenants, (1, 0)) as stack,
+        mock.patch.object(fanout, "FAN_OUT_ABOVE", inline_tenants),
+    ):
+        calls = Calls().install()
+        with calls.measure() as inline:
+            inline_seconds = _timed(stack.poll_alerts)
+    expected_jobs = math.ceil(tenants / fanout.MEMBERS_PER_JOB)
+    if len(jobs) != expected_jobs or one_job["dynamodb:TransactWriteItems"] != fanout.MEMBERS_PER_JOB:
+        raise RuntimeError(
+            f"national announce went wrong: {len(jobs)} jobs, the first announced {dict(one_job)}"
+        )
+    return {
+        "tenants": tenants,
+        "members_per_job": fanout.MEMBERS_PER_JOB,
+        "jobs": len(jobs),
+        "fan_out_pass_seconds": announce_seconds,
+        "fan_out_pass_calls": _aws_calls(announced),
+        "unchanged_pass_seconds": statistics.median(idle),
+        "unchanged_pass_calls": {name: count / len(idle) for name, count in _aws_calls(unchanged).items()},
+        "job_seconds": job_seconds,
+        "job_calls": _aws_calls(one_job),
+        "inline_tenants": inline_tenants,
+        "inline_seconds": inline_seconds,
+        "inline_calls": _aws_calls(inline),
+        # Before the fan-out the poller announced every comune in turn: a slice's time, once per slice.
+        "inline_all_seconds_estimate": inline_seconds * tenants / inline_tenants,
+    }
+
+
+def _queued_jobs(stack: LocalStack) -> list[dict[str, Any]]:
+    """The announce jobs the pass queued, taken off the urgent lane (as Lambda's poller would)."""
+    sqs = boto3.client("sqs")
+    lane = stack.resources.queue_urls["urgent"] if stack.resources else ""
+    jobs: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(QueueUrl=lane, MaxNumberOfMessages=10).get("Messages", []):
+        jobs.extend(batch)
+    return jobs
+
+
 def run() -> dict[str, Any]:
-    return {"latency": run_latency(), "fan_out": run_fan_out(), "national": run_national()}
+    return {
+        "latency": run_latency(),
+        "fan_out": run_fan_out(),
+        "national": run_national(),
+        "national_announce": run_national_announce(),
+    }

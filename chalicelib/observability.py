@@ -38,6 +38,9 @@ UNHEALTHY_CHANNELS = "UnhealthyChannels"
 TOKEN_DAYS_LEFT = "TokenDaysLeftMin"  # noqa: S105 (a metric name)
 # Alerts
 ALERTS_POSTED = "AlertsAnnounced"
+ANNOUNCE_JOBS = "AlertAnnounceJobs"  # jobs queued to announce a large feed's alerts slice by slice
+ANNOUNCE_JOBS_WITHOUT_SNAPSHOT = "AlertAnnounceJobsWithoutSnapshot"  # no-ops: the feed is re-read
+ALERT_SNAPSHOTS_TOO_LARGE = "AlertSnapshotsTooLarge"  # feeds announced inline: no item would hold them
 # Citizens' inbox
 SLA_BREACHES = "SlaBreaches"  # conversations that went past the first-response target (once each)
 CONVERSATIONS_OVER_SLA = "ConversationsOverSla"  # level: open, unanswered, past the target now
@@ -48,8 +51,12 @@ AUTOMATIC_ANSWERS = "AutomaticAnswers"  # FAQ and alert-status answers recorded,
 WEBHOOKS_REFUSED = "WebhooksRefused"  # inbox webhook calls refused (bad secret, signature, size...)
 INBOUND_FAILURES = "InboundFailures"  # inbox lane records that failed and go back to the queue (alarmed)
 MENTION_POLL_FAILURES = "MentionPollFailures"  # channels whose mention poll failed, by platform and error
+MENTION_BACKLOGS = "MentionBacklogs"  # polls that left older mentions for the next runs, by platform
 REPLIES_SENT = "RepliesSent"  # staff replies and automatic answers a platform confirmed, by platform
 REPLY_FAILURES = "ReplyFailures"  # replies that will never reach the citizen, by platform and reason
+WEBHOOKS_BROKEN = "WebhooksBroken"  # level: inbox channels whose messages may not be arriving (alarmed)
+WEBHOOKS_REGISTERED = "WebhooksRegistered"  # registrations the channel check made or put right, by platform
+WEBHOOK_ERRORS = "WebhookErrors"  # registrations that could not be checked or made, by platform and reason
 
 
 def count(name: str, value: float = 1, **breakdown: str) -> None:

@@ -19,7 +19,17 @@ INBOX_QUEUE_ARN_ENV = "BANDITORE_INBOX_QUEUE_ARN"
 # Signs the inbox's pagination cursors; without it a key is derived from the table name.
 CURSOR_KEY_ENV = "BANDITORE_CURSOR_KEY"
 
+# Set by the local stack only (devtools/stack.py), never by the CDK stack: the "tenant/channel"s it
+# points at the platform fakes. Test and Exercise alerts may be shown there (a tenant's
+# include_tests_in_sandbox), on no other channel: a real token in a local run is a public channel.
+SANDBOX_CHANNELS_ENV = "BANDITORE_SANDBOX_CHANNELS"
+
 _LOCAL_ARN = "arn:aws:sqs:eu-south-1:000000000000:{}"
+
+
+def sandbox_channels() -> frozenset[str]:
+    """The "tenant/channel"s posting to the local sandbox; empty outside it (in AWS, always)."""
+    return frozenset(name for name in os.environ.get(SANDBOX_CHANNELS_ENV, "").split(",") if name)
 
 
 def queue_arn(lane: str) -> str:

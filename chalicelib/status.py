@@ -11,7 +11,7 @@ from chalicelib.clock import iso, utcnow
 from chalicelib.config.loader import current_config
 from chalicelib.publishing.housekeeping import is_stale
 from chalicelib.storage import deliveries as store
-from chalicelib.storage.source_state import list_source_states
+from chalicelib.storage.source_state import SourceState, source_states
 
 RECENT = timedelta(hours=24)
 CACHE_SECONDS = 30
@@ -31,8 +31,9 @@ def _health_report() -> dict[str, Any]:
     now = utcnow()
     tenants = []
     degraded = False
+    feeds: dict[str, SourceState] = {}  # an alert feed's row, read once for all its tenants
     for tenant in current_config().tenants:
-        states = {s.source: s for s in list_source_states(tenant.id)}
+        states = source_states(tenant, feeds)
         sources = []
         for source in tenant.sources:
             state = states.get(source.id)

@@ -6,6 +6,7 @@
   banditore preview FEED [--config F] [--tenant T]   what each channel would get, as JSON
   banditore dlq redrive [--lane L]   move failed deliveries from a DLQ back to their queue
   banditore channels [--check]       each channel's health and token expiry (exit 1 if any is broken)
+  banditore webhooks [--register]    each inbox channel's webhook at its platform (exit 1 if any is wrong)
 
 Console text is Italian (the people using it are the comune's staff); logs stay English.
 """
@@ -73,6 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     channels.add_argument("--state-dir", type=Path, default=commands.STATE_DIR, help=argparse.SUPPRESS)
     channels.set_defaults(handler=commands.channels)
+
+    webhooks = sub.add_parser("webhooks", help="webhook dei canali con la casella dei cittadini")
+    webhooks.add_argument(
+        "--register", action="store_true", help="registra presso la piattaforma i webhook mancanti"
+    )
+    webhooks.add_argument(
+        "--local", action="store_true", help="usa lo stack locale avviato con `banditore run`"
+    )
+    webhooks.add_argument("--state-dir", type=Path, default=commands.STATE_DIR, help=argparse.SUPPRESS)
+    webhooks.set_defaults(handler=commands.webhooks)
     return parser
 
 

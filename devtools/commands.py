@@ -133,6 +133,21 @@ def channels(args: argparse.Namespace) -> int:
     return print_health(config, utcnow())
 
 
+def webhooks(args: argparse.Namespace) -> int:
+    """Where each inbox channel's platform sends citizens' messages (registering the missing ones
+    with --register); exit 1 when any channel's messages may not be arriving."""
+    from chalicelib.clock import utcnow
+    from chalicelib.config.loader import current_config
+    from devtools.webhook_table import print_webhooks
+
+    if args.local and not _use_local_stack(args.state_dir):
+        return 1
+    if not os.environ.get("BANDITORE_CONFIG"):
+        print("Imposta BANDITORE_CONFIG, oppure usa --local.", file=sys.stderr)
+        return EXIT_INVALID
+    return print_webhooks(current_config(), utcnow(), register=args.register)
+
+
 def _use_local_stack(state_dir: Path) -> bool:
     """Point this process at the AWS, config and secrets of the running `banditore run`."""
     env_file = state_dir / ENV_FILE
@@ -178,6 +193,7 @@ def _serve(stack: LocalStack, *, poll_every: float) -> None:
 
 def _stack_env(stack: LocalStack) -> dict[str, str]:
     names = (
+        "BANDITORE_WEBSUB_CALLBACK_URL",  # the public base `banditore webhooks --local` registers
         "AWS_ENDPOINT_URL",
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",

@@ -15,13 +15,19 @@ The JSON is a stable interface (schema "banditore.preview/1", documented in READ
   "alerts": [                                                   (alerts)
     {"alert": {"identifier", "sender", "msg_type", "status", "sent", "level": "yellow"… | null,
                "hazard", "all_clear": bool, "expires": ISO-8601 | null},
-     "tenants": [{"tenant", "matched_areas": [str], "concerned": bool, "channels": [CHANNEL]}]}
+     "tenants": [{"tenant", "matched_areas": [str], "concerned": bool, "reason": REASON | null,
+                  "channels": [CHANNEL]}]}
   ]
 }
 CHANNEL = {"tenant", "channel", "platform", "text", "length", "limit", "truncated", "parse_mode"}.
-Without --config, one default channel per platform is shown (tenant and channel are null) and an
-alert's areas are all its areas. `alerts` shows a new alert's first post; an alert that does not
-concern a tenant lists no channels for it.
+REASON, why an alert is not posted for a tenant now (the first that applies): "no info block" (a
+Cancel may carry none), "no alerts configured", "not a public alert" (Test, Exercise, Draft, System;
+Ack, Error; not public scope), "not for these areas", "no readable level", "below minimum level",
+"expired".
+Without --config, one default channel per platform is shown (tenant and channel are null), an alert's
+areas are all its areas and it concerns whoever reads it if its level is readable. `alerts` shows a
+new alert's first post, rendered wherever the alert covers the tenant's areas (so a dated sample
+still shows its text); `concerned` and `reason` say whether it would be posted now.
 """
 
 from __future__ import annotations
@@ -33,10 +39,10 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from chalicelib.alerts.areas import admits, matching_areas
+from chalicelib.alerts.areas import Concern, best_info, concerns
 from chalicelib.alerts.cap import alert_level, hazard, is_all_clear, parse_cap, preferred_info
 from chalicelib.alerts.meteoalarm import parse_warnings_json
-from chalicelib.alerts.model import Alert, Area
+from chalicelib.alerts.model import Alert, Info, Level
 from chalicelib.alerts.render import AlertFacts, alert_post, area_name
 from chalicelib.announcements import Announcement
 from chalicelib.channels.registry import adapter_for
@@ -165,11 +171,16 @@ def _alert_entry(alert: Alert, tenants: list[Tenant | None], now: datetime) -> d
         "tenants": [],
     }
     for tenant in tenants:
-        areas = _areas(alert, tenant)
-        concerned = bool(areas) and info is not None and level is not None
+        tenant_info, tenant_level, concern = _concern(alert, tenant, now)
         channels: list[dict[str, Any]] = []
-        if concerned and info is not None and level is not None:
-            facts = AlertFacts(alert=alert, info=info, level=level, hazard=hazard(info), areas=areas)
+        if concern.areas and tenant_info is not None and tenant_level is not None:
+            facts = AlertFacts(
+                alert=alert,
+                info=tenant_info,
+                level=tenant_level,
+                hazard=hazard(tenant_info),
+                areas=concern.areas,
+            )
             post = alert_post(facts, now=now)
             channels = _rendered(
                 post.announcement(tenant="preview", announcement_id="preview", source="preview"), tenant
@@ -177,23 +188,28 @@ def _alert_entry(alert: Alert, tenants: list[Tenant | None], now: datetime) -> d
         entry["tenants"].append(
             {
                 "tenant": tenant.id if tenant else None,
-                "matched_areas": [area_name(area) for area in areas],
-                "concerned": concerned,
+                "matched_areas": [area_name(area) for area in concern.areas],
+                "concerned": concern.concerned,
+                "reason": concern.reason,
                 "channels": channels,
             }
         )
     return entry
 
 
-def _areas(alert: Alert, tenant: Tenant | None) -> tuple[Area, ...]:
-    info = preferred_info(alert)
+def _concern(alert: Alert, tenant: Tenant | None, now: datetime) -> tuple[Info | None, Level | None, Concern]:
+    """The info block the tenant's post would be made of (the one the pipeline picks), its level,
+    and whether the alert concerns the tenant now. Without a config: the preferred block, all its areas."""
+    if tenant is not None and tenant.alerts is not None:
+        info, _, level = best_info(alert, tenant.alerts)
+    else:
+        info = preferred_info(alert)
+        level = alert_level(info) if info else None
     if info is None:
-        return ()
+        return None, None, Concern((), "no info block")
     if tenant is None:
-        return info.areas
-    if tenant.alerts is None or not admits(alert, tenant.alerts):
-        return ()
-    return matching_areas(info, tenant.alerts)
+        return info, level, Concern(info.areas, None if level else "no readable level")
+    return info, level, concerns(alert, info, tenant, level=level, now=now)
 
 
 def _tenants(config_path: Path | None, tenant_id: str | None) -> list[Tenant | None]:

@@ -30,7 +30,7 @@ import boto3
 import yaml
 from chalice.local import LambdaContext
 
-from chalicelib import secrets
+from chalicelib import secrets, settings
 from chalicelib.inbox.auth import DEV_TOKENS_ENV
 from devtools import aws_local
 from devtools.feeds import SampleFeedServer
@@ -157,6 +157,8 @@ class LocalStack:
             handle.write(yaml.safe_dump(secrets))
         os.environ["BANDITORE_CONFIG"] = str(config_file)
         os.environ["BANDITORE_SECRETS_FILE"] = str(secrets_file)
+        # Only these channels may show Test and Exercise alerts (a tenant's include_tests_in_sandbox).
+        os.environ[settings.SANDBOX_CHANNELS_ENV] = ",".join(self.sandboxed)
 
     def _sandbox_channel(self, tenant: str, channel: dict[str, Any], refs: dict[str, str]) -> dict[str, str]:
         """Point a channel at its platform's fake and make up its secrets (one per reference, stable,
@@ -284,6 +286,17 @@ class LocalStack:
         os.environ["BANDITORE_WEBSUB_CALLBACK_URL"] = self.api_url
         threading.Thread(target=server.server.serve_forever, name="local-api", daemon=True).start()
         self._issue_dev_tokens()
+        self.register_webhooks()
+
+    def register_webhooks(self) -> None:
+        """Tell the platform fakes where this API takes each sandboxed inbox channel's webhook, as
+        the channel check does in AWS (chalicelib/inbox/webhook_setup.py). Channels with the
+        operator's real tokens are left to that check: a loopback URL is no use to a real platform."""
+        from chalicelib.clock import utcnow
+        from chalicelib.config.loader import current_config
+        from chalicelib.inbox.webhook_setup import sync_webhooks
+
+        sync_webhooks(current_config(), utcnow(), only=self.sandboxed)  # failures are logged there
 
     def _issue_dev_tokens(self) -> None:
         """One dev token for every tenant and one per tenant. The staff API accepts dev tokens only

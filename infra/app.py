@@ -6,6 +6,8 @@ Output goes to $CDK_OUTDIR (the CDK CLI sets it) or cdk.out/. Settings, from CDK
                           it is validated here and synth fails with every problem it has
   BANDITORE_ALARM_EMAIL   an address to subscribe to the alarm topic (none by default)
   BANDITORE_STAFF_CALLBACK_URL  where the staff web app receives sign-ins (default: a localhost URL)
+  BANDITORE_STAFF_ORIGIN  the staff web app's origin (https://host), allowed to call the staff API
+                          from a browser (CORS); none by default: no CORS headers at all
 The stack deploys to eu-south-1 (Milan) in the account of the caller's credentials.
 """
 
@@ -35,6 +37,7 @@ def main() -> int:
     import aws_cdk as cdk
 
     from chalicelib.config.loader import ConfigError
+    from chalicelib.inbox.cors import STAFF_ORIGIN_ENV, check_origin
     from infra.resources import DEFAULT_REGION
     from infra.stack import BanditoreStack
 
@@ -48,6 +51,13 @@ def main() -> int:
         return app.node.try_get_context(name) or os.environ.get(name) or None
 
     config_file = Path(setting("BANDITORE_CONFIG_FILE") or DEFAULT_CONFIG_FILE).resolve()
+    staff_origin = setting(STAFF_ORIGIN_ENV)
+    try:
+        if staff_origin:
+            check_origin(staff_origin)
+    except ValueError as error:
+        print(f"Invalid setting, nothing synthesised:\n{error}", file=sys.stderr)
+        return 1
     # chalice.cdk leaves a copy of the deployment package in ./chalice.out on every synth; run it
     # in a scratch directory so neither the work tree nor the caller's directory fills up.
     with tempfile.TemporaryDirectory(prefix="banditore-synth-") as scratch, contextlib.chdir(scratch):
@@ -58,6 +68,7 @@ def main() -> int:
                 config_file=config_file,
                 alarm_email=setting("BANDITORE_ALARM_EMAIL"),
                 staff_callback_url=setting("BANDITORE_STAFF_CALLBACK_URL"),
+                staff_origin=staff_origin,
                 env=cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=DEFAULT_REGION),
             )
         except ConfigError as error:

@@ -21,6 +21,7 @@ from constructs import Construct
 from chalicelib.alerts.websub import CALLBACK_URL_ENV as WEBSUB_CALLBACK_URL_ENV
 from chalicelib.config.loader import CONFIG_ENV
 from chalicelib.inbox.auth import USER_POOL_ARN_ENV
+from chalicelib.inbox.cors import STAFF_ORIGIN_ENV, check_origin
 from infra.constructs.config_asset import DeploymentConfig
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.queues import PublishLanes
@@ -42,6 +43,7 @@ class BanditoreStack(Stack):
         config_file: Path,
         alarm_email: str | None = None,
         staff_callback_url: str | None = None,
+        staff_origin: str | None = None,
         env: Environment | None = None,
     ) -> None:
         super().__init__(
@@ -72,6 +74,9 @@ class BanditoreStack(Stack):
         tenants = [tenant.id for tenant in config.config.tenants]
         staff = StaffAuth(self, "StaffAuth", tenants=tenants, callback_url=staff_callback_url)
         environment[USER_POOL_ARN_ENV] = staff.user_pool_arn
+        # The staff web app's origin: app.py gives every /inbox route this CORS origin (none: no CORS).
+        if staff_origin:
+            environment[STAFF_ORIGIN_ENV] = check_origin(staff_origin)
         # What `banditore dlq redrive` needs to reach the lanes of a deployed stack (see README).
         for name, value in environment.items():
             if name.endswith("_QUEUE_URL"):
@@ -95,6 +100,8 @@ class BanditoreStack(Stack):
             storage.table.grant_read_write_data(role),
             config.grant_read(role),
             *grant_secret_reads(role, config.config),
+            # Who may be assigned a conversation: the members of the tenant's group (inbox/auth.py).
+            staff.user_pool.grant(role, "cognito-idp:AdminListGroupsForUser"),
         ]
         for lane in lanes.values():
             # Any function may enqueue (poll, housekeeping requeue); the consumers receive, delete
@@ -108,7 +115,7 @@ class BanditoreStack(Stack):
             grant.apply_before(*functions.values())
         self._report_batch_item_failures()
         self._websub_callback()
-        StaffAuth.answer_unauthenticated_as_the_api_does(self.chalice.get_resource("RestAPI"))
+        StaffAuth.answer_unauthenticated_as_the_api_does(self.chalice.get_resource("RestAPI"), staff_origin)
 
         Monitoring(
             self,
@@ -127,12 +134,15 @@ class BanditoreStack(Stack):
         }
 
     def _websub_callback(self) -> None:
-        """The public URL hubs push alerts to. Only the renewal function needs it: on the API
-        handler it would make a cycle (the REST API already depends on that function)."""
-        self.chalice.get_resource(to_cfn_resource_name("renew_websub")).add_property_override(
-            f"Environment.Variables.{WEBSUB_CALLBACK_URL_ENV}",
-            Fn.sub("https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api"),
-        )
+        """The API's public URL: hubs push alerts to it, and platforms call the inbox webhooks
+        under it. Only the functions that register them need it (the WebSub renewal, and the
+        channel check for the inbox webhooks): on the API handler it would make a cycle (the REST
+        API already depends on that function)."""
+        for function in ("renew_websub", "check_channels"):
+            self.chalice.get_resource(to_cfn_resource_name(function)).add_property_override(
+                f"Environment.Variables.{WEBSUB_CALLBACK_URL_ENV}",
+                Fn.sub("https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api"),
+            )
 
     def _report_batch_item_failures(self) -> None:
         """Chalice never emits FunctionResponseTypes; without it Lambda deletes a whole batch when

@@ -6,8 +6,10 @@ Geometry lives in geometry.py."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 
+from chalicelib.alerts.cap import alert_level, preferred_info
 from chalicelib.alerts.geometry import (
     circle_contains,
     circle_meets_polygon,
@@ -37,24 +39,64 @@ def matching_areas(info: Info, alerts: AlertsConfig) -> tuple[Area, ...]:
     return tuple(area for area in info.areas if _covers(area, alerts))
 
 
+@dataclass(frozen=True)
+class Concern:
+    """Whether an alert is for a tenant's channels now, and if not, why (`banditore preview` says it)."""
+
+    areas: tuple[Area, ...]  # the alert's areas that cover the comune, whatever else holds
+    reason: str | None = None  # None: it concerns the tenant
+
+    @property
+    def concerned(self) -> bool:
+        return self.reason is None
+
+
 def concerns(
-    alert: Alert, info: Info, tenant: Tenant, *, level: Level, now: datetime, sandbox: bool = False
-) -> bool:
+    alert: Alert, info: Info, tenant: Tenant, *, level: Level | None, now: datetime, sandbox: bool = False
+) -> Concern:
     """Whether this alert (one `info` of it, at `level` as the parser read it) is for this tenant's
     channels now. Each tenant of an association is asked on its own. `sandbox` admits Test and
     Exercise alerts when the tenant asks for them there; a public channel only ever gets Actual ones.
 
-    For posting an alert or its update: an end-of-alert reply follows the thread of what was posted,
-    whatever this says about the closing message."""
+    As for a new alert's first post (what `banditore preview` shows): the pipeline also follows the
+    threads of what was posted, and an end-of-alert reply goes out whatever this says about the
+    closing message."""
     config = tenant.alerts
-    if config is None or not admits(alert, config, sandbox=sandbox):
-        return False
-    # The minimum is yellow at least (the config refuses green), so green never passes.
-    if level < config.minimum_level:
-        return False
-    if info.expires is not None and info.expires <= now:
-        return False
-    return bool(matching_areas(info, config))
+    if config is None:
+        return Concern((), "no alerts configured")
+    areas = matching_areas(info, config)
+    # The first that fails, the most basic first. The minimum is yellow at least (the config refuses
+    # green), so green never passes.
+    failed = [
+        reason
+        for reason, fails in (
+            ("not a public alert", not admits(alert, config, sandbox=sandbox)),
+            ("not for these areas", not areas),
+            ("no readable level", level is None),
+            ("below minimum level", level is not None and level < config.minimum_level),
+            ("expired", info.expires is not None and info.expires <= now),
+        )
+        if fails
+    ]
+    return Concern(areas, failed[0] if failed else None)
+
+
+def best_info(alert: Alert, config: AlertsConfig) -> tuple[Info | None, tuple[Area, ...], Level | None]:
+    """The info block that concerns the tenant most: among the blocks in the preferred language
+    (the DPC bulletin writes one per level and day, all Italian), the most severe one whose areas
+    match; the preferred block when none matches (an end of alert may still need its texts)."""
+    preferred = preferred_info(alert)
+    if preferred is None:
+        return None, (), None
+    best: tuple[Info | None, tuple[Area, ...], Level | None] = (preferred, (), alert_level(preferred))
+    for info in alert.infos:
+        if info.language != preferred.language:
+            continue
+        areas = matching_areas(info, config)
+        level = alert_level(info)
+        if areas and (not best[1] or (level or 0) > (best[2] or 0)):
+            best = (info, areas, level)
+    return best
 
 
 def admits(alert: Alert, config: AlertsConfig, *, sandbox: bool = False) -> bool:

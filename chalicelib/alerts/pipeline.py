@@ -1,30 +1,44 @@
 """From parsed alerts to posts on one tenant's channels: match, decide against the stored thread,
-then write the thread rows, the announcement and its deliveries in one transaction.
+then write the thread rows, the announcements and their deliveries in one transaction.
 
 Every alert identifier a tenant has handled gets a row (with its thread, or marked as needing no
 post), written with the announcement: an alert read again on the next poll, seconds later, is
-skipped after one batch read, and two pollers cannot both post it.
+skipped after one batch read, and two pollers cannot both post it. A "no post" row counts only under
+the alert config it was decided with: after a comune's zones or level change, the alert in force is
+decided again (and posted, if it now concerns the comune).
+
+Test and Exercise alerts are shown only in the local sandbox, to a tenant that asks for them
+(`include_tests_in_sandbox`), on its channels that post to the platform fakes: marked, in threads of
+their own (rows apart from real alerts' rows), never counted as alerts in force.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.alerts.areas import admits, matching_areas
-from chalicelib.alerts.cap import alert_level, hazard, is_all_clear, preferred_info
+from chalicelib import settings
+from chalicelib.alerts.areas import PUBLIC_STATUSES, admits, best_info, config_digest
+from chalicelib.alerts.cap import hazard, is_all_clear, preferred_info
 from chalicelib.alerts.model import Alert, Area, Info, Level
-from chalicelib.alerts.render import AlertFacts, alert_post, area_name
+from chalicelib.alerts.render import AlertFacts, alert_post, area_name, raised_notice
 from chalicelib.alerts.threads import Action, Decision, Facts, Thread, decide
-from chalicelib.config.models import AlertsConfig, CapSource, Tenant
+from chalicelib.config.models import AlertsConfig, AnyChannel, CapSource, Tenant
 from chalicelib.observability import logger
-from chalicelib.publishing.announce import Announced, announcement_id, put, write_announcement
+from chalicelib.publishing.announce import (
+    Announced,
+    Outgoing,
+    announcement_id,
+    put,
+    write_announcements,
+)
 from chalicelib.storage import dynamo
 from chalicelib.storage.alert_threads import (
+    AlertLedger,
     active_key,
     active_row,
     alert_key,
@@ -52,6 +66,12 @@ class _Context:
     config: AlertsConfig
     source: CapSource
     now: datetime
+    ledger: AlertLedger  # where handled alerts are recorded: real ones, or the sandbox's drills
+    channels: list[AnyChannel]  # where the posts go
+
+    @property
+    def drill(self) -> bool:
+        return self.ledger.drill
 
 
 def handle_alerts(
@@ -61,10 +81,41 @@ def handle_alerts(
     deliveries of what was announced."""
     if tenant.alerts is None or not alerts:
         return [], []
-    context = _Context(tenant, tenant.alerts, source, now)
+    digest = config_digest(tenant.alerts)
+    routed = tenant.channels_for(source.id)
+    real = _Context(tenant, tenant.alerts, source, now, AlertLedger(tenant.id, digest), routed)
+    sandboxed = settings.sandbox_channels()
+    drill = replace(
+        real,
+        ledger=AlertLedger(tenant.id, digest, drill=True),
+        channels=[c for c in routed if f"{tenant.id}/{c.id}" in sandboxed],
+    )
+    actual: list[Alert] = []
+    drills: list[Alert] = []
+    for alert in alerts:
+        # A Test or Exercise alert the tenant asks to see, with sandbox channels to show it on; any
+        # other is decided as real (and a non-Actual one is then recorded as never posted).
+        shown_as_drill = (
+            bool(drill.channels)
+            and alert.status not in PUBLIC_STATUSES
+            and admits(alert, tenant.alerts, sandbox=True)
+        )
+        (drills if shown_as_drill else actual).append(alert)
+    outcomes, announced = _handle_all(real, actual)
+    if drills:
+        drill_outcomes, drill_announced = _handle_all(drill, drills)
+        outcomes += drill_outcomes
+        announced += drill_announced
+    return outcomes, announced
+
+
+def _handle_all(context: _Context, alerts: Sequence[Alert]) -> tuple[list[AlertOutcome], list[Announced]]:
+    if not alerts:
+        return [], []
+    tenant = context.tenant
     wanted = {(a.sender, a.identifier) for a in alerts}
     wanted |= {(r.sender, r.identifier) for a in alerts for r in a.references}
-    stored = find_rows(tenant.id, wanted)
+    stored = find_rows(context.ledger, wanted)
     outcomes: list[AlertOutcome] = []
     announced: list[Announced] = []
     # Originals before their updates, so an update in the same document finds its thread.
@@ -74,30 +125,30 @@ def handle_alerts(
         outcome, posted, thread = _handle(context, alert, stored)
         if outcome.action != Action.NOTHING.value and posted is None:
             # Another poller or a push handled this alert first: what it stored is the truth.
-            stored.update(find_rows(tenant.id, wanted))
+            stored.update(find_rows(context.ledger, wanted))
             outcome = AlertOutcome(tenant.id, alert.identifier, Action.NOTHING.value, "handled elsewhere")
         else:
             stored[(alert.sender, alert.identifier)] = thread
         outcomes.append(outcome)
-        announced.extend([posted] if posted else [])
+        announced.extend(posted or [])
     return outcomes, announced
 
 
 def _handle(
     context: _Context, alert: Alert, stored: dict[Key, Thread | None]
-) -> tuple[AlertOutcome, Announced | None, Thread | None]:
+) -> tuple[AlertOutcome, list[Announced] | None, Thread | None]:
     own = (alert.sender, alert.identifier)
     # Each referenced thread row once (a feed may repeat a triple), at most MAX_LINKED of them so
     # the transaction stays far below DynamoDB's 100 items.
     references = dict.fromkeys((r.sender, r.identifier) for r in alert.references)
     linked = [key for key in references if key != own and stored.get(key)][:MAX_LINKED]
     thread = stored[linked[0]] if linked else None
-    if not admits(alert, context.config):
+    if not admits(alert, context.config, sandbox=context.drill):
         # Test, Exercise, Draft, Ack, Error, non-public scope: never posted, and never allowed to
         # change what was posted for real (an exercise cancel must not end a real alert).
         _write(_rows(context, alert, [], None))
         return AlertOutcome(context.tenant.id, alert.identifier, "nothing", "not a public alert"), None, None
-    info, areas, level = _best_info(alert, context.config)
+    info, areas, level = best_info(alert, context.config)
     facts = _facts(info, areas, level or (thread.facts.level if thread else None))
     decision = decide(
         facts=facts,
@@ -106,7 +157,7 @@ def _handle(
         min_level=context.config.minimum_level,
         now=context.now,
     )
-    posted: Announced | None = None
+    posted: list[Announced] | None = None
     if decision.action is not Action.NOTHING and info is None and thread is not None:
         # A Cancel may carry no info at all: the end of alert is told in the thread's own words.
         info = Info(language="it-IT", event="")
@@ -118,34 +169,21 @@ def _handle(
         posted, after = _announce(context, case)
     logger.info(
         "Alert decided",
-        extra={"tenant": context.tenant.id, "alert": alert.identifier, "action": decision.action.value},
+        extra={
+            "tenant": context.tenant.id,
+            "alert": alert.identifier,
+            "action": decision.action.value,
+            "drill": context.drill,
+        },
     )
     outcome = AlertOutcome(
         context.tenant.id,
         alert.identifier,
         decision.action.value,
         decision.reason,
-        posted.announcement.id if posted else None,
+        posted[0].announcement.id if posted else None,
     )
     return outcome, posted, after
-
-
-def _best_info(alert: Alert, config: AlertsConfig) -> tuple[Info | None, tuple[Area, ...], Level | None]:
-    """The info block that concerns the tenant most: among the blocks in the preferred language
-    (the DPC bulletin writes one per level and day, all Italian), the most severe one whose areas
-    match; the preferred block when none matches (an end of alert may still need its texts)."""
-    preferred = preferred_info(alert)
-    if preferred is None:
-        return None, (), None
-    best: tuple[Info | None, tuple[Area, ...], Level | None] = (preferred, (), alert_level(preferred))
-    for info in alert.infos:
-        if info.language != preferred.language:
-            continue
-        areas = matching_areas(info, config)
-        level = alert_level(info)
-        if areas and (not best[1] or (level or 0) > (best[2] or 0)):
-            best = (info, areas, level)
-    return best
 
 
 def _facts(info: Info | None, areas: tuple[Area, ...], level: Level | None) -> Facts | None:
@@ -170,23 +208,26 @@ class _Case:
     linked: list[Key]
 
 
-def _announce(context: _Context, case: _Case) -> tuple[Announced | None, Thread | None]:
+def _announce(context: _Context, case: _Case) -> tuple[list[Announced] | None, Thread | None]:
     alert, thread, decision = case.alert, case.thread, case.decision
-    new_id = announcement_id(alert_key(alert.sender, alert.identifier), context.now)
+    # A drill may reuse a real alert's identifier: its announcements must still be its own.
+    own_key = alert_key(alert.sender, alert.identifier) + ("#drill" if context.drill else "")
+    new_id = announcement_id(own_key, context.now)
     # An end of alert speaks of what was posted (its level and zones), not of the closing message.
     shown = thread.facts if decision.action is Action.END and thread else case.facts
     if shown is None:  # decide() posts only with facts or a thread
         return None, decision.thread
+    facts = AlertFacts(
+        alert=alert,
+        info=case.info,
+        level=shown.level,
+        hazard=shown.hazard,
+        areas=tuple(Area(description=zone) for zone in shown.zones)
+        if decision.action is Action.END
+        else case.areas,
+    )
     post = alert_post(
-        AlertFacts(
-            alert=alert,
-            info=case.info,
-            level=shown.level,
-            hazard=shown.hazard,
-            areas=tuple(Area(description=zone) for zone in shown.zones)
-            if decision.action is Action.END
-            else case.areas,
-        ),
+        facts,
         now=context.now,
         kind=decision.action.value,  # type: ignore[arg-type]  # the same four values as PostKind
         previous_level=thread.facts.level if thread else None,
@@ -196,42 +237,60 @@ def _announce(context: _Context, case: _Case) -> tuple[Announced | None, Thread 
         reply_under = None
     else:
         after, reply_under = decision.thread, thread.anchor if thread else None
-    announcement = post.announcement(
-        tenant=context.tenant.id,
-        announcement_id=new_id,
-        source=context.source.id,
-        published=alert.sent,
-        # Never posted late; an end of alert may still go out after the alert's own expiry.
-        valid_until=None if decision.action is Action.END else shown.expires,
-    )
-    posted = write_announcement(
+    # Never posted late; an end of alert may still go out after the alert's own expiry.
+    valid_until = None if decision.action is Action.END else shown.expires
+    outgoing = [
+        Outgoing(
+            post.announcement(
+                tenant=context.tenant.id,
+                announcement_id=new_id,
+                source=context.source.id,
+                published=alert.sent,
+                valid_until=valid_until,
+            ),
+            thread_anchor=reply_under,
+        )
+    ]
+    if decision.action is Action.LEVEL_UP and thread is not None:
+        # The raised alert is a new post; the old thread says so, so that nobody reading it takes
+        # the lower level for the current one. Both or neither: one transaction.
+        notice = raised_notice(facts, previous_level=thread.facts.level).announcement(
+            tenant=context.tenant.id,
+            announcement_id=announcement_id(f"{own_key}#raised", context.now),
+            source=context.source.id,
+            published=alert.sent,
+            valid_until=valid_until,
+        )
+        outgoing.append(Outgoing(notice, thread_anchor=thread.anchor))
+    posted = write_announcements(
         context.tenant,
-        context.source.id,
-        announcement,
+        context.channels,
+        outgoing,
         context.now,
         guards=_rows(context, alert, case.linked, after) + _active_changes(context, thread, after),
-        thread_anchor=reply_under,
     )
     return posted, after
 
 
 def _rows(context: _Context, alert: Alert, linked: list[Key], thread: Thread | None) -> list[dict[str, Any]]:
-    """This alert's row (new: the guard against a second poller) and the rows of the identifiers it
-    references, brought up to the thread's new state."""
-    tenant, now = context.tenant.id, context.now
+    """This alert's row (new, or replacing a "no post" row of another config: the guard against a
+    second poller) and the rows of the identifiers it references, brought up to the thread's new state."""
+    ledger, now = context.ledger, context.now
+    claim, values = ledger.claim()
     if thread is None:
         info = preferred_info(alert)
-        own = handled_row(tenant, alert.sender, alert.identifier, now, info.expires if info else None)
-        return [put(own, "attribute_not_exists(pk)")]
-    rows = [put(thread_row(tenant, alert.sender, alert.identifier, thread, now), "attribute_not_exists(pk)")]
-    rows += [put(thread_row(tenant, sender, identifier, thread, now)) for sender, identifier in linked]
+        own = handled_row(ledger, alert.sender, alert.identifier, now, info.expires if info else None)
+        return [put(own, claim, values)]
+    rows = [put(thread_row(ledger, alert.sender, alert.identifier, thread, now), claim, values)]
+    rows += [put(thread_row(ledger, sender, identifier, thread, now)) for sender, identifier in linked]
     return rows
 
 
 def _active_changes(context: _Context, before: Thread | None, after: Thread | None) -> list[dict[str, Any]]:
     """Keep the tenant's list of alerts in force (crisis mode reads it) in step with the thread:
-    a new or raised thread is added under its anchor, an ended or superseded one removed."""
-    if after == before:
+    a new or raised thread is added under its anchor, an ended or superseded one removed. Drills in
+    the sandbox are never in force."""
+    if after == before or context.drill:
         return []
     changes: list[dict[str, Any]] = []
     if before and not before.ended and (after is None or after.ended or after.anchor != before.anchor):

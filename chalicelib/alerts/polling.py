@@ -1,11 +1,15 @@
-"""Poll the alert sources: each distinct feed once per pass (an association's comuni often share
-the MeteoAlarm region feed or the DPC bulletin), then every tenant listing it decides on its own.
+"""Poll the alert sources: each distinct feed once per pass (an association's comuni, or every comune
+of Italy, may share the MeteoAlarm feed or the DPC bulletin), then every tenant listing it decides on
+its own (chalicelib/alerts/fanout.py: inline for a few, by jobs on the urgent lane for many).
 
 Alerts cannot wait for EventBridge's one-minute tick, so the scheduled invocation loops: a pass,
 a pause of the shortest `poll_every_seconds`, another pass, until too little time is left.
-Each pass is a conditional GET per feed; an unchanged feed costs one request and one read.
-A feed pushed by its WebSub hub (alerts.websub) goes through the same `read_alerts` and
-`announce_alerts`, so a pushed body and a polled one are handled alike.
+Each pass is a conditional GET per feed and one read of the feed's state row, however many tenants
+list it; an unchanged feed costs nothing more. A changed feed is read once (an Atom feed fetches only
+the CAP documents its last snapshot lacks, in parallel), its alerts stored as a snapshot, then
+announced. A change in who lists the feed (or in their zones) makes the next pass announce the
+current body again, changed or not, so a comune added mid-crisis gets the alerts in force.
+A body pushed by the feed's WebSub hub (alerts.websub) is handled by `run_push_job` the same way.
 """
 
 from __future__ import annotations
@@ -13,30 +17,38 @@ from __future__ import annotations
 import functools
 import hashlib
 import time
-from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from typing import Any
 
 import requests
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import observability as obs
 from chalicelib.alerts.cap import MAX_CAP_BYTES, parse_cap
 from chalicelib.alerts.errors import AlertError
-from chalicelib.alerts.meteoalarm import MAX_LIST_BYTES, parse_atom, parse_warnings_json
+from chalicelib.alerts.fanout import (
+    Feed,
+    FeedResult,
+    Member,
+    alert_feeds,
+    announce,
+    feed_by_key,
+    members_digest,
+    run_announce_job,
+)
+from chalicelib.alerts.meteoalarm import MAX_LIST_BYTES, AtomEntry, parse_atom, parse_warnings_json
 from chalicelib.alerts.model import Alert
-from chalicelib.alerts.pipeline import AlertOutcome, handle_alerts
 from chalicelib.clock import iso, utcnow
 from chalicelib.config.loader import current_config
-from chalicelib.config.models import CapSource, Tenant
 from chalicelib.http import new_session
 from chalicelib.observability import logger
-from chalicelib.publishing.lanes import enqueue
+from chalicelib.publishing.lanes import AlertJob, AnnounceJob, PushJob
 from chalicelib.sources.errors import FeedError
 from chalicelib.sources.fetch import fetch_feed
-from chalicelib.storage import deliveries as delivery_store
-from chalicelib.storage.source_state import SourceState, get_source_state, save_source_state
+from chalicelib.storage.alert_feeds import feed_key, get_pushed_body, get_snapshot, put_snapshot
+from chalicelib.storage.source_state import SourceState, feed_state, save_source_state
 
 # An unchanged feed still records a success this often (the staleness alarm reads it).
 HEARTBEAT = timedelta(minutes=10)
@@ -44,17 +56,12 @@ HEARTBEAT = timedelta(minutes=10)
 # deliveries are queued comune by comune, so a pass cut short loses nothing already announced).
 # With a 60 s timeout and a 15 s period, passes run at 0, 15, 30 and 45 s of every minute.
 PASS_BUDGET_SECONDS = 5.0
-
-Member = tuple[Tenant, CapSource]
-
-
-@dataclass
-class FeedResult:
-    url: str
-    status: str  # unchanged | read | error | waiting
-    complete: bool = True  # every tenant could handle the alerts
-    reason: str | None = None
-    outcomes: list[AlertOutcome] = field(default_factory=list)
+# An Atom feed's new CAP documents are fetched this many at a time (the feed session's pool holds 10)
+# and must all be in within the deadline: one that is not makes the read incomplete (read again next
+# pass) without holding back the alerts of the others.
+ATOM_FETCH_WORKERS = 6
+ATOM_DEADLINE_SECONDS = 8.0
+ATOM_FORMAT = "meteoalarm_atom"
 
 
 @functools.cache
@@ -83,131 +90,227 @@ def _pause_seconds() -> float:
 def poll_alert_sources(now: datetime | None = None) -> dict[str, Any]:
     """One pass: every distinct alert feed fetched once, each of its tenants deciding on its own."""
     now = now or utcnow()
-    results = [_poll_feed_safely(url, members, now) for (url, _), members in alert_feeds().items()]
+    results = [_poll_feed_safely(feed, members, now) for feed, members in alert_feeds().items()]
     return {
         "polled_at": iso(now),
         "feeds": [r.__dict__ | {"outcomes": [o.__dict__ for o in r.outcomes]} for r in results],
     }
 
 
-def alert_feeds() -> dict[tuple[str, str], list[Member]]:
-    """Every distinct alert feed, keyed by (url, format), with the tenants that list it."""
-    feeds: dict[tuple[str, str], list[Member]] = defaultdict(list)
-    for tenant in current_config().tenants:
-        for source in tenant.alert_sources:
-            feeds[(str(source.url), source.format)].append((tenant, source))
-    return feeds
-
-
-def _poll_feed_safely(url: str, members: list[Member], now: datetime) -> FeedResult:
+def _poll_feed_safely(feed: Feed, members: list[Member], now: datetime) -> FeedResult:
     """_poll_feed, with anything unexpected contained to this feed: the others are still read."""
     try:
-        return _poll_feed(url, members, now)
+        return _poll_feed(feed, members, now)
     except Exception:
-        logger.exception("Alert feed crashed", extra={"sources": [f"{t.id}/{s.id}" for t, s in members]})
+        logger.exception("Alert feed crashed", extra={"feed": feed[0], "members": len(members)})
         obs.count(obs.FEED_ERRORS, reason="internal")
-        return FeedResult(url, "error", reason="internal")
+        return FeedResult(feed[0], "error", reason="internal")
 
 
-def _poll_feed(url: str, members: list[Member], now: datetime) -> FeedResult:
-    states = [get_source_state(tenant.id, source.id) for tenant, source in members]
-    lead = states[0]
-    if lead.not_before and now < lead.not_before:
+def _poll_feed(feed: Feed, members: list[Member], now: datetime) -> FeedResult:
+    url, key = feed[0], feed_key(*feed)
+    state = feed_state(key)
+    if state.not_before and now < state.not_before:
         return FeedResult(url, "waiting", reason="retry_after")  # the site asked us to wait
+    digest = members_digest(members)
+    same_members = digest == state.members_digest
     try:
         fetched = fetch_feed(
             url,
             session=feed_session(),
-            etag=lead.etag,
-            last_modified=lead.last_modified,
+            # New members need the body even if it has not changed: ask for it unconditionally.
+            etag=state.etag if same_members else None,
+            last_modified=state.last_modified if same_members else None,
             max_bytes=MAX_LIST_BYTES,
         )
         body_hash = hashlib.sha256(fetched.body).hexdigest()
-        if fetched.not_modified or body_hash == lead.body_hash:
-            for state in states:
-                if state.failing or not state.last_success or now - state.last_success >= HEARTBEAT:
-                    save_source_state(state.succeeded(now))
+        if same_members and (fetched.not_modified or body_hash == state.body_hash):
+            if state.failing or not state.last_success or now - state.last_success >= HEARTBEAT:
+                save_source_state(state.succeeded(now))
             return FeedResult(url, "unchanged")
-        alerts, complete = read_alerts(members[0][1].format, fetched.body, fetched.url)
+        result, snapshot = read_and_announce(feed, members, fetched.body, fetched.url, state=state, now=now)
     except (FeedError, AlertError) as error:
-        return _failed(url, members, states, error, now)
-    result = announce_alerts(url, members, alerts, now)
-    validators: dict[str, str | None] = {"etag": None, "last_modified": None, "body_hash": None}
-    if complete and result.complete:  # else the next pass reads it all again (handled alerts are skipped)
-        validators = {"etag": fetched.etag, "last_modified": fetched.last_modified, "body_hash": body_hash}
-    for state in states:
-        save_source_state(state.succeeded(now, initialized=True, **validators))
+        return _failed(feed, members, state, error, now)
+    validators: dict[str, str | None] = dict.fromkeys(
+        ("etag", "last_modified", "body_hash", "members_digest")
+    )
+    if result.complete:  # else the next pass reads it all again (handled alerts are skipped)
+        validators = {
+            "etag": fetched.etag,
+            "last_modified": fetched.last_modified,
+            "body_hash": body_hash,
+            "members_digest": digest,
+        }
+    save_source_state(
+        state.succeeded(now, initialized=True, snapshot=snapshot or state.snapshot, **validators)
+    )
     return result
 
 
-def announce_alerts(url: str, members: list[Member], alerts: tuple[Alert, ...], now: datetime) -> FeedResult:
-    """Let every tenant listing the feed decide on its alerts, and queue what they announced.
-    Shared by the poller and WebSub pushes: a feed body is handled the same whichever way it came."""
-    result = FeedResult(url, "read")
-    for tenant, source in members:
-        try:
-            outcomes, announced = handle_alerts(tenant, source, alerts, now)
-        except Exception:
-            # One comune's failure (its rows, its config) must not keep the alert from the others.
-            logger.exception("Alert handling crashed", extra={"tenant": tenant.id, "source": source.id})
-            obs.count(obs.FEED_ERRORS, reason="internal")
-            result.complete = False
-            continue
-        result.outcomes.extend(outcomes)
-        # Queued at once, tenant by tenant: a later failure or timeout cannot hold these back.
-        for delivery in enqueue([d for a in announced for d in a.deliveries]):
-            delivery_store.mark_enqueued(delivery, now)
-    obs.count(obs.ALERTS_POSTED, sum(1 for o in result.outcomes if o.announcement))
-    return result
+def read_and_announce(
+    feed: Feed, members: list[Member], body: bytes, url: str, *, state: SourceState, now: datetime
+) -> tuple[FeedResult, str | None]:
+    """Read a feed body (an Atom feed reusing what the feed's last snapshot holds), store its alerts
+    as a snapshot and announce them; the result (incomplete if any part of the read was) and the
+    snapshot's key. Raises AlertError only."""
+    feed_format = feed[1]
+    known = _previous_alerts(feed, state) if feed_format == ATOM_FORMAT else ()
+    alerts, complete = read_alerts(feed_format, body, url, known=known)
+    snapshot = _store_snapshot(feed, alerts, now)
+    result = announce(feed, members, alerts, snapshot, now)
+    result.complete = result.complete and complete
+    return result, snapshot
 
 
-def read_alerts(feed_format: str, body: bytes, url: str) -> tuple[tuple[Alert, ...], bool]:
+def _previous_alerts(feed: Feed, state: SourceState) -> tuple[Alert, ...]:
+    if state.snapshot is None:
+        return ()
+    try:
+        return get_snapshot(feed_key(*feed), state.snapshot) or ()
+    except (ClientError, BotoCoreError, ValueError):
+        logger.warning("Previous alert snapshot unreadable: every CAP document is fetched", exc_info=True)
+        return ()
+
+
+def _store_snapshot(feed: Feed, alerts: tuple[Alert, ...], now: datetime) -> str | None:
+    """The snapshot's key, or None: then the alerts are announced inline, whatever the feed's size."""
+    try:
+        snapshot = put_snapshot(feed_key(*feed), alerts, now)
+    except (ClientError, BotoCoreError):
+        logger.warning("Alert snapshot not stored: announced inline", extra={"feed": feed[0]}, exc_info=True)
+        obs.count(obs.FEED_ERRORS, reason="snapshot")
+        return None
+    if snapshot is None:
+        logger.warning("Alert snapshot too large for an item: announced inline", extra={"feed": feed[0]})
+        obs.count(obs.ALERT_SNAPSHOTS_TOO_LARGE)
+    return snapshot
+
+
+def read_alerts(
+    feed_format: str, body: bytes, url: str, *, known: tuple[Alert, ...] = ()
+) -> tuple[tuple[Alert, ...], bool]:
     """The alerts of a feed body in one of the alert source formats, and whether all of them could
-    be read (an Atom feed's linked documents may fail one by one). Raises AlertError only."""
+    be read (an Atom feed's linked documents may fail one by one; those among `known`, read
+    before, are not fetched again). Raises AlertError only."""
     if feed_format == "meteoalarm_json":
         return parse_warnings_json(body, url=url), True
-    if feed_format == "meteoalarm_atom":
-        return _read_atom(body, url)
+    if feed_format == ATOM_FORMAT:
+        return _read_atom(body, url, known)
     return parse_cap(body, source_url=url), True
 
 
-def _read_atom(body: bytes, url: str) -> tuple[tuple[Alert, ...], bool]:
-    """The Atom feed lists each alert once per language and area: fetch each linked CAP document
-    once per identifier. One broken document does not hide the others."""
+def _read_atom(body: bytes, url: str, known: tuple[Alert, ...]) -> tuple[tuple[Alert, ...], bool]:
+    """The Atom feed lists each alert once per language and area: its CAP document is fetched once
+    per identifier, and not at all when an earlier read holds it (a CAP identifier is never reused
+    for other content). The new ones are fetched in parallel, within ATOM_DEADLINE_SECONDS; a
+    broken or late document does not hide the others."""
+    held: dict[str, list[Alert]] = {}
+    for alert in known:
+        held.setdefault(alert.identifier, []).append(alert)
     alerts: list[Alert] = []
-    complete = True
+    wanted: list[AtomEntry] = []
     for entry in parse_atom(body, url=url).entries:
-        if entry.cap_url is None:
+        if entry.identifier in held:
+            alerts.extend(held[entry.identifier])
+        elif entry.cap_url is None:
             logger.warning("Atom entry without a CAP link", extra={"alert": entry.identifier})
-            continue
+        else:
+            wanted.append(entry)
+    fetched, complete = _fetch_caps(wanted)
+    alerts.extend(alert for entry in wanted for alert in fetched.get(entry.identifier, ()))
+    return tuple(alerts), complete
+
+
+def _fetch_caps(entries: list[AtomEntry]) -> tuple[Mapping[str, tuple[Alert, ...]], bool]:
+    """Each entry's CAP document, by identifier; and whether every one was read in time."""
+    if not entries:
+        return {}, True
+    pool = ThreadPoolExecutor(max_workers=min(ATOM_FETCH_WORKERS, len(entries)), thread_name_prefix="cap")
+    futures: dict[Future[tuple[Alert, ...]], AtomEntry] = {
+        pool.submit(_fetch_cap, entry.cap_url): entry for entry in entries if entry.cap_url
+    }
+    done, late = wait(futures, timeout=ATOM_DEADLINE_SECONDS)
+    # Not waited for: a late fetch ends on its own timeouts, in the background, and is dropped.
+    pool.shutdown(wait=False, cancel_futures=True)
+    read: dict[str, tuple[Alert, ...]] = {}
+    complete = not late
+    for future in done:
+        entry = futures[future]
         try:
-            fetched = fetch_feed(
-                entry.cap_url, session=feed_session(), etag=None, last_modified=None, max_bytes=MAX_CAP_BYTES
-            )
-            alerts.extend(parse_cap(fetched.body, source_url=fetched.url))
+            read[entry.identifier] = future.result()
         except (FeedError, AlertError) as error:
             complete = False
             obs.count(obs.FEED_ERRORS, reason=error.reason)
             logger.warning(
                 "Linked CAP document unreadable", extra={"alert": entry.identifier, "error": str(error)}
             )
-    return tuple(alerts), complete
+    if late:
+        obs.count(obs.FEED_ERRORS, len(late), reason="deadline")
+        logger.warning(
+            "Linked CAP documents not read in time",
+            extra={"alerts": [futures[f].identifier for f in late], "deadline_s": ATOM_DEADLINE_SECONDS},
+        )
+    return read, complete
+
+
+def _fetch_cap(cap_url: str) -> tuple[Alert, ...]:
+    fetched = fetch_feed(
+        cap_url, session=feed_session(), etag=None, last_modified=None, max_bytes=MAX_CAP_BYTES
+    )
+    return parse_cap(fetched.body, source_url=fetched.url)
+
+
+def run_alert_job(job: AlertJob) -> None:
+    """An alert job from the urgent lane (chalicelib/publishing/publisher.py hands them here)."""
+    if isinstance(job, AnnounceJob):
+        run_announce_job(job)
+    else:
+        run_push_job(job)
+
+
+def run_push_job(job: PushJob) -> None:
+    """A PushJob, from the urgent lane: the body a WebSub hub pushed, read and announced as a polled
+    body is (or the feed polled now, when the body could not be kept). The poller stays the safety
+    net: a push read incompletely is read again when the poller sees the change."""
+    found = feed_by_key(job.feed)
+    if found is None:  # the source left the config; the next renewal ends the subscription
+        logger.info("WebSub push for a feed no tenant lists", extra={"feed": job.feed})
+        return
+    feed, members = found
+    now = utcnow()
+    body = get_pushed_body(job.feed, job.push) if job.push else None
+    if body is None:
+        result = _poll_feed_safely(feed, members, now)
+        logger.info("WebSub push handled by a poll", extra={"feed": feed[0], "status": result.status})
+        return
+    try:
+        result, _ = read_and_announce(feed, members, body, feed[0], state=feed_state(job.feed), now=now)
+    except AlertError as error:
+        obs.count(obs.FEED_ERRORS, reason=error.reason)
+        logger.warning(
+            "WebSub push unreadable", extra={"feed": feed[0], "reason": error.reason, "error": str(error)}
+        )
+        return
+    logger.info(
+        "WebSub push handled",
+        extra={
+            "feed": feed[0],
+            "complete": result.complete,
+            "jobs": result.jobs,
+            "announced": sum(1 for outcome in result.outcomes if outcome.announcement),
+        },
+    )
 
 
 def _failed(
-    url: str, members: list[Member], states: list[SourceState], error: FeedError | AlertError, now: datetime
+    feed: Feed, members: list[Member], state: SourceState, error: FeedError | AlertError, now: datetime
 ) -> FeedResult:
     retry_after = getattr(error, "retry_after", None)
     not_before = now + timedelta(seconds=retry_after) if retry_after else None
-    for state in states:
-        save_source_state(state.failed(now, error.reason, str(error), not_before))
+    save_source_state(state.failed(now, error.reason, str(error), not_before))
     obs.count(obs.FEED_ERRORS, reason=error.reason)
     logger.warning(
         "Alert feed failed",
-        extra={
-            "sources": [f"{t.id}/{s.id}" for t, s in members],
-            "reason": error.reason,
-            "error": str(error),
-        },
+        extra={"feed": feed[0], "members": len(members), "reason": error.reason, "error": str(error)},
     )
-    return FeedResult(url, "error", reason=error.reason)
+    return FeedResult(feed[0], "error", reason=error.reason)

@@ -16,12 +16,19 @@ from typing import Literal
 
 from chalicelib.alerts.areas import DPC_ZONE, geocodes_named
 from chalicelib.alerts.model import Alert, Area, Info, Level
-from chalicelib.announcements import Announcement
+from chalicelib.announcements import AlertChange, Announcement
 from chalicelib.channels.text import grapheme_count, join_blocks, shorten
 from chalicelib.clock import ROME
 
 # The same words as the thread decision's actions (chalicelib.alerts.threads.Action values).
 PostKind = Literal["post", "update", "level_up", "end"]
+# What each kind of post does to its thread, as the publisher reads it (it may edit for an update).
+ALERT_CHANGES: dict[PostKind, AlertChange] = {
+    "post": "new",
+    "update": "update",
+    "level_up": "level_up",
+    "end": "end",
+}
 
 # (emoji, colour as the feminine adjective agreeing with "allerta")
 LEVEL_WORDS: dict[Level, tuple[str, str]] = {
@@ -49,7 +56,11 @@ HAZARD_LABELS: dict[str, str] = {
 }
 # The parser's "altro", or a key missing here, is not shown raw: the post still says it is weather.
 UNKNOWN_HAZARD = "maltempo"
-STATUS_MARKS = {"Test": "[PROVA] ", "Exercise": "[ESERCITAZIONE] "}
+# Test and Exercise alerts reach only the sandbox; even there nobody may take one for the real thing.
+STATUS_MARKS = {
+    "Test": "🧪 TEST — non è un'allerta reale. ",
+    "Exercise": "🧪 ESERCITAZIONE — non è un'allerta reale. ",
+}
 CATEGORIES = ("Allerta meteo",)
 # Enough to read on Telegram; Mastodon and the others shorten further from the end.
 MAX_DESCRIPTION = 500
@@ -122,6 +133,7 @@ class AlertPost:
             priority="urgent",
             kind="alert",
             valid_until=valid_until,
+            alert_change=ALERT_CHANGES[self.kind],
         )
 
 
@@ -129,17 +141,29 @@ def alert_post(
     facts: AlertFacts, *, now: datetime, kind: PostKind = "post", previous_level: Level | None = None
 ) -> AlertPost:
     """A new alert ("post"), a reply in its thread ("update", "end"), or the prominent post of a higher
-    level ("level_up", which names `previous_level`)."""
+    level ("level_up", which names `previous_level` and says that its notice no longer holds)."""
     if kind == "end":
         title = f"✅ Fine allerta {LEVEL_WORDS[facts.level][1]} per {hazard_label(facts.hazard)}"
         summary = _header(facts)
     else:
         title = f"{_headline(facts, kind, previous_level)}, {when_text(facts.info, facts.alert, now)}"
-        summary = _details(facts)
+        summary = _details(facts, _replaces(previous_level) if kind == "level_up" else "")
     return AlertPost(
         kind=kind,
         title=STATUS_MARKS.get(facts.alert.status, "") + title,
         summary=summary,
+        link=_link(facts.info, facts.alert),
+    )
+
+
+def raised_notice(facts: AlertFacts, previous_level: Level) -> AlertPost:
+    """The short reply in the thread of a raised alert, pointing readers to the new post that follows
+    (the raised level is a new prominent post, and the old thread must not look current)."""
+    mark = STATUS_MARKS.get(facts.alert.status, "")
+    return AlertPost(
+        kind="level_up",
+        title=f"{mark}{_raised(facts, previous_level)}: segue un nuovo avviso.",
+        summary="",
         link=_link(facts.info, facts.alert),
     )
 
@@ -149,23 +173,34 @@ def hazard_label(hazard: str) -> str:
 
 
 def _headline(facts: AlertFacts, kind: PostKind, previous_level: Level | None) -> str:
-    emoji, colour = LEVEL_WORDS[facts.level]
-    hazard = hazard_label(facts.hazard)
     if kind == "level_up" and previous_level is not None:
-        before = LEVEL_WORDS[previous_level][1]
-        # "ad" before a vowel, as Italian writes it: "da gialla ad arancione".
-        to = "ad" if colour[0] in "aeiou" else "a"
-        return f"⬆️ {emoji} Allerta innalzata da {before} {to} {colour} per {hazard}"
+        return _raised(facts, previous_level)
+    emoji, colour = LEVEL_WORDS[facts.level]
     prefix = "Aggiornamento: " if kind == "update" else ""
-    return f"{prefix}{emoji} Allerta {colour} per {hazard}"
+    return f"{prefix}{emoji} Allerta {colour} per {hazard_label(facts.hazard)}"
 
 
-def _details(facts: AlertFacts) -> str:
+def _raised(facts: AlertFacts, previous_level: Level) -> str:
+    emoji, colour = LEVEL_WORDS[facts.level]
+    before = LEVEL_WORDS[previous_level][1]
+    # "ad" before a vowel, as Italian writes it: "da gialla ad arancione".
+    to = "ad" if colour[0] in "aeiou" else "a"
+    return f"⬆️ {emoji} Allerta innalzata da {before} {to} {colour} per {hazard_label(facts.hazard)}"
+
+
+def _replaces(previous_level: Level | None) -> str:
+    """The first line of a raised alert's post: the earlier notice no longer holds."""
+    if previous_level is None:
+        return ""
+    return f"Sostituisce l'avviso di allerta {LEVEL_WORDS[previous_level][1]}."
+
+
+def _details(facts: AlertFacts, replaces: str) -> str:
     description, had_disclaimer = clean_description(facts.info.description)
     instruction = _capped(_tidy(facts.info.instruction), MAX_INSTRUCTION)
     note = DISCLAIMER_NOTE if had_disclaimer else ""
     return join_blocks(
-        _header(facts),
+        "\n".join(line for line in (replaces, _header(facts)) if line),
         "\n".join(line for line in (_capped(description, MAX_DESCRIPTION), note) if line),
         f"Cosa fare: {instruction}" if instruction else "",
     )

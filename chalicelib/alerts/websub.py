@@ -7,8 +7,9 @@ Flow. The renewal schedule reads each MeteoAlarm Atom source, and where the feed
 ``$BANDITORE_WEBSUB_CALLBACK_URL/websub/<subscription id>`` and a random secret of that subscription
 alone, kept in DynamoDB. The hub verifies our intent with a GET to the callback; we echo its challenge
 and record the lease. Each POST the hub then makes is checked against the HMAC of its raw body and,
-when genuine, handled as a polled body of that feed (`polling.read_alerts`, `polling.announce_alerts`)
-for every tenant listing it. Leases are renewed a day before they end; subscriptions of feeds no longer
+when genuine, stored (gzip'd, as a DynamoDB item) and answered 202 at once; a PushJob on the urgent
+lane then reads and announces it as a polled body of that feed (`polling.run_push_job`) for every
+tenant listing it. Leases are renewed a day before they end; subscriptions of feeds no longer
 configured are ended.
 
 Decisions on the spec:
@@ -41,17 +42,21 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import requests
+from botocore.exceptions import BotoCoreError, ClientError
 from chalice.app import Request, Response
 
 from chalicelib import observability as obs
 from chalicelib.alerts.errors import AlertError
+from chalicelib.alerts.fanout import alert_feeds
 from chalicelib.alerts.meteoalarm import MAX_LIST_BYTES, parse_atom
-from chalicelib.alerts.polling import alert_feeds, announce_alerts, feed_session, read_alerts
+from chalicelib.alerts.polling import ATOM_FORMAT, feed_session
 from chalicelib.clock import iso, utcnow
 from chalicelib.http import TIMEOUT
 from chalicelib.observability import logger
+from chalicelib.publishing.lanes import PushJob, send_jobs
 from chalicelib.sources.errors import FeedError
 from chalicelib.sources.fetch import fetch_feed
+from chalicelib.storage.alert_feeds import feed_key, put_pushed_body
 from chalicelib.storage.subscriptions import (
     Status,
     Subscription,
@@ -66,7 +71,6 @@ from chalicelib.storage.subscriptions import (
 # renewal function needs it, the routes do not. Unset: no subscriptions, alerts are polled only.
 CALLBACK_URL_ENV = "BANDITORE_WEBSUB_CALLBACK_URL"
 
-ATOM_FORMAT = "meteoalarm_atom"  # the only alert format whose feeds advertise a hub
 # Asked for; the hub decides and says so when it verifies. A longer grant is recorded as this long:
 # renewing early costs nothing, while a verification forged with a long lease must not stop renewals.
 LEASE_SECONDS = 7 * 86_400
@@ -79,6 +83,8 @@ MAX_CHALLENGE_CHARS = 512
 # Metric names of the push path (the shared ones live in chalicelib.observability).
 PUSHES_IGNORED = "WebSubPushesIgnored"
 HUB_REQUEST_FAILURES = "WebSubHubRequestFailures"
+PUSHES_POLLED = "WebSubPushesPolled"  # genuine pushes whose body could not be kept: the feed is polled
+PUSH_HAND_OFF_FAILURES = "WebSubPushHandOffFailures"  # answered 503: the hub delivers again
 
 _DIGESTS = {name: getattr(hashlib, name) for name in ("sha1", "sha256", "sha384", "sha512")}
 _SUBSCRIPTION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -130,7 +136,8 @@ def answer_verification(
 
 def receive_content(subscription_id: str, request: Request, now: datetime | None = None) -> Response:
     """POST /websub/{id}: the hub delivering the feed. Answered 202 once the signature is checked
-    (and, when genuine, the alerts queued); see the module notes for what an invalid one gets."""
+    and, when genuine, the body handed to a job on the urgent lane (503 when it cannot be: the hub
+    retries); see the module notes for what an invalid one gets."""
     declared = request.headers.get("content-length", "")
     if _DIGITS.fullmatch(declared) and int(declared) > MAX_PUSH_BYTES:
         return _too_large()
@@ -143,14 +150,13 @@ def receive_content(subscription_id: str, request: Request, now: datetime | None
         return _too_large()
     signature = request.headers.get("x-hub-signature")
     if signature_is_valid(signature, body, subscription.secret):
-        _handle_push(subscription, body, now or utcnow())
-    else:
-        obs.count(PUSHES_IGNORED, reason="unsigned" if signature is None else "bad_signature")
-        logger.warning(
-            "WebSub push ignored: missing or invalid signature",
-            extra={"subscription": subscription.id, "signed": signature is not None},
-        )
-    return Response(body="", status_code=202, headers={"Content-Type": "text/plain"})
+        return _hand_off(subscription, body, now or utcnow())
+    obs.count(PUSHES_IGNORED, reason="unsigned" if signature is None else "bad_signature")
+    logger.warning(
+        "WebSub push ignored: missing or invalid signature",
+        extra={"subscription": subscription.id, "signed": signature is not None},
+    )
+    return _accepted()
 
 
 def _find(subscription_id: str) -> Subscription | None:
@@ -213,31 +219,41 @@ def _error(status: int, code: str, message: str) -> Response:
     return Response(body={"error": code, "message": message}, status_code=status)
 
 
-def _handle_push(subscription: Subscription, body: bytes, now: datetime) -> None:
-    members = alert_feeds().get((subscription.feed_url, ATOM_FORMAT))
-    if not members:  # the source left the config; the next renewal ends the subscription
+def _hand_off(subscription: Subscription, body: bytes, now: datetime) -> Response:
+    """Keep a genuine push and queue the job that reads and announces it, then answer at once: the
+    reading (CAP documents to fetch) and the announcing (7,900 comuni) cannot fit API Gateway's 29 s.
+    A body that cannot be kept is replaced by a poll of the feed; a job that cannot be queued is
+    answered 503, so the hub delivers again."""
+    if not alert_feeds().get((subscription.feed_url, ATOM_FORMAT)):
+        # The source left the config; the next renewal ends the subscription.
         logger.info("WebSub push for a feed no tenant lists", extra={"subscription": subscription.id})
-        return
+        return _accepted()
+    feed = feed_key(subscription.feed_url, ATOM_FORMAT)
     try:
-        # A linked document that failed here is read again by the next poll of the feed.
-        alerts, _complete = read_alerts(ATOM_FORMAT, body, subscription.feed_url)
-    except AlertError as error:
-        obs.count(obs.FEED_ERRORS, reason=error.reason)
+        push = put_pushed_body(feed, body, now)
+    except (ClientError, BotoCoreError) as error:
         logger.warning(
-            "WebSub push unreadable",
-            extra={"subscription": subscription.id, "reason": error.reason, "error": str(error)},
+            "WebSub push not stored", extra={"subscription": subscription.id, "error": type(error).__name__}
         )
-        return
-    result = announce_alerts(subscription.feed_url, members, alerts, now)
-    logger.info(
-        "WebSub push handled",
-        extra={
-            "subscription": subscription.id,
-            "feed": subscription.feed_url,
-            "alerts": len(alerts),
-            "announced": sum(1 for outcome in result.outcomes if outcome.announcement),
-        },
-    )
+        push = None
+    if push is None:
+        obs.count(PUSHES_POLLED)
+    try:
+        queued = send_jobs([PushJob(feed, push)])
+    except (ClientError, BotoCoreError) as error:
+        logger.warning(
+            "WebSub push job failed", extra={"subscription": subscription.id, "error": type(error).__name__}
+        )
+        queued = 0
+    if queued != 1:
+        obs.count(PUSH_HAND_OFF_FAILURES)
+        return _error(503, "unavailable", "the push could not be queued; deliver it again")
+    logger.info("WebSub push queued", extra={"subscription": subscription.id, "stored": push is not None})
+    return _accepted()
+
+
+def _accepted() -> Response:
+    return Response(body="", status_code=202, headers={"Content-Type": "text/plain"})
 
 
 # --- subscribing and renewing ---

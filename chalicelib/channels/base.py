@@ -84,6 +84,14 @@ class AuthError(PermanentError):
     reason = "auth"
 
 
+class PostGone(PermanentError):
+    """The post to reply under or to edit no longer exists on the platform (deleted, or never
+    there), and nothing was posted. The publisher then posts the delivery on its own, once: an
+    update must not be lost for want of its thread."""
+
+    reason = "post_gone"
+
+
 class Skipped(PermanentError):
     """This post does not belong on this channel (Instagram without a usable image): recorded as
     skipped with the reason, not a failure, never retried."""
@@ -167,6 +175,20 @@ class Answering(Protocol):
         """Send `text` (cut at a word, or threaded where the platform has threads, as publish does)
         as an answer threaded to the citizen's message. `private`: in private, to a public comment.
         `automatic`: no person wrote it (Messenger's human-agent tag is then not allowed)."""
+        ...
+
+
+@runtime_checkable
+class Editing(Protocol):
+    """An adapter that can change the text of a post it made: an alert's update on a channel with
+    `alert_updates: edit` rewrites the thread's first post instead of replying. Errors are
+    classified as publish classifies them; PostGone when the post was deleted, PermanentError with
+    reason "not_editable" when the platform will not edit it (or the update does not fit in one
+    post), and the publisher then replies in the thread instead."""
+
+    def edit(self, remote_id: str, post: RenderedPost) -> PostResult:
+        """Replace the text of the post `remote_id` (as publish returned it) with `post.text`; the
+        result names the same post. Editing twice with the same text is a success (idempotent)."""
         ...
 
 

@@ -224,22 +224,26 @@ class BlueskyAdapter:
 
         return post_thread(post, None, send_one)
 
-    def mentions(self, since: str | None) -> tuple[str, list[dict[str, Any]]]:
-        """The account's DID, and its mention and reply notifications indexed after `since` (an
-        indexedAt time, as the service writes them, so they compare as strings), oldest first.
-        listNotifications goes from the newest to older pages by its cursor: pages are read until
-        one reaches `since`, at most MENTIONS_MAX_PAGES; without `since`, the newest page only."""
+    def mentions(
+        self, since: str | None, *, older: str | None = None, max_pages: int = MENTIONS_MAX_PAGES
+    ) -> tuple[str, list[dict[str, Any]], str | None]:
+        """The account's DID, its mention and reply notifications indexed after `since` (an
+        indexedAt time, as the service writes them, so they compare as strings), oldest first, and
+        where reading stopped. listNotifications goes from the newest to older pages by its cursor
+        (from `older`, a cursor this returned, when given): pages are read until one reaches
+        `since`, at most `max_pages`; the third value is the cursor of the next older page when
+        they ran out first, else None. Without `since`, the newest page only."""
         password = read_token(self._password, platform=PLATFORM)
         found: list[dict[str, Any]] = []
-        cursor: str | None = None
-        for _ in range(MENTIONS_MAX_PAGES):
+        cursor = older
+        for _ in range(max_pages):
             params = [("reasons", "mention"), ("reasons", "reply"), ("limit", str(MENTIONS_PAGE))]
             params += [("cursor", cursor)] if cursor else []
             response, session = self._authorized(
                 password, partial(self._xrpc, "GET", "app.bsky.notification.listNotifications", params=params)
             )
             if not response.ok:
-                raise self._error_for(response)
+                raise self.error_for(response)
             body = require_json_object(response, platform=PLATFORM, endpoint="listNotifications")
             page = body.get("notifications")
             items = [item for item in page if isinstance(item, dict)] if isinstance(page, list) else []
@@ -252,9 +256,9 @@ class BlueskyAdapter:
                 or not isinstance(next_cursor, str)
                 or not next_cursor
             ):
-                break
+                return session.did, found[::-1], None
             cursor = next_cursor
-        return session.did, found[::-1]
+        return session.did, found[::-1], cursor
 
     def check(self) -> ChannelCheck:
         """getSession with the shared session: proves the app password without spending a
@@ -267,7 +271,7 @@ class BlueskyAdapter:
             )
             return response
 
-        return check_with(get_session, self._error_for)
+        return check_with(get_session, self.error_for)
 
     # -- posting -----------------------------------------------------------------------------------
     def _create_post(
@@ -303,7 +307,7 @@ class BlueskyAdapter:
             answer = require_json_object(response, platform=PLATFORM, endpoint="createRecord")
             cid = _created_cid(answer, at_uri(session.did, rkey))
         else:
-            cid = self._cid_of_existing(session.did, rkey, self._error_for(response))
+            cid = self._cid_of_existing(session.did, rkey, self.error_for(response))
         root = reply.own_root if reply and reply.own_root else (rkey, cid)
         ref = PostRef(did=session.did, rkey=rkey, cid=cid, root_rkey=root[0], root_cid=root[1])
         return PostResult(remote_id=ref.encode(), url=_web_url(session, rkey))
@@ -370,7 +374,7 @@ class BlueskyAdapter:
         try:
             response, _ = self._authorized(password, upload)
             if not response.ok:
-                raise self._error_for(response)
+                raise self.error_for(response)
             blob = require_json_object(response, platform=PLATFORM, endpoint="uploadBlob").get("blob")
             if not isinstance(blob, dict) or not isinstance(blob.get("ref"), dict):
                 raise malformed(PLATFORM, "uploadBlob", "the answer has no blob")
@@ -413,7 +417,7 @@ class BlueskyAdapter:
             json={"identifier": self.identifier, "password": password},
         )
         if not response.ok:
-            raise self._error_for(response)
+            raise self.error_for(response)
         logger.info("Bluesky session created", extra={"service": self.service, "identifier": self.identifier})
         return _session_from(require_json_object(response, platform=PLATFORM, endpoint="createSession"))
 
@@ -431,7 +435,7 @@ class BlueskyAdapter:
         if self._session_refused(response):
             return None
         if not response.ok:
-            raise self._error_for(response)
+            raise self.error_for(response)
         return _session_from(require_json_object(response, platform=PLATFORM, endpoint="refreshSession"))
 
     def _xrpc(
@@ -460,7 +464,7 @@ class BlueskyAdapter:
             return False
         return (json_object(response) or {}).get("error") in SESSION_ERRORS
 
-    def _error_for(self, response: requests.Response) -> PublishError:
+    def error_for(self, response: requests.Response) -> PublishError:
         """XRPC errors are {"error": Name, "message": ...}; the name decides, the status backs it."""
         body = json_object(response) or {}
         name = body.get("error") if isinstance(body.get("error"), str) else None

@@ -12,6 +12,10 @@ as PermanentError("duplicate"), which after a timeout most likely means the firs
 
 The Page token travels in the `access_token` form field (graph.GraphClient); errors are classified from
 Graph's own error codes (graph.classify).
+
+A comment under a post that was deleted is refused (100/33) and nothing is posted: PostGone, and the
+publisher posts the delivery on its own. `edit` rewrites a post's message (POST /{post-id}): the same
+message again is harmless, so a retried edit is too.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from chalicelib.channels.base import (
 )
 from chalicelib.channels.graph import GraphClient, expiry_of, required_id
 from chalicelib.channels.text import PostParts, RenderOptions, fit_post, plain_text, post_image, utf16_length
-from chalicelib.channels.transport import Timeout, detail, json_object, read_token, refuse_offline
+from chalicelib.channels.transport import Timeout, detail, json_object, malformed, read_token, refuse_offline
 from chalicelib.clock import utcnow
 from chalicelib.config.models import FacebookChannel
 from chalicelib.http import TIMEOUT
@@ -128,7 +132,7 @@ class FacebookAdapter:
         if self.offline:
             raise refuse_offline(PLATFORM)
         if reply_to:
-            return self._graph.comment(post.text, reply_to, link=public_url)
+            return self._graph.comment(post.text, reply_to, link=public_url, gone_is_post_gone=True)
         if post.image is not None:
             photo = self._photo(post.text, post.image)
             if photo is not None:
@@ -137,6 +141,21 @@ class FacebookAdapter:
         body = self._graph.post(f"{self.page_id}/feed", endpoint="feed", fields=fields)
         post_id = required_id(body, "id", platform=PLATFORM, endpoint="feed")
         return PostResult(remote_id=post_id, url=public_url(post_id))
+
+    def edit(self, remote_id: str, post: RenderedPost) -> PostResult:
+        """The post's (or photo post's) message becomes `post.text`; its link card or photo stays
+        as it was, Graph edits the message only. A deleted post is PostGone."""
+        if self.offline:
+            raise refuse_offline(PLATFORM)
+        body = self._graph.post(
+            remote_id,
+            endpoint="edit",
+            fields={"message": post.text},
+            gone=f"the post {remote_id} to edit is gone",
+        )
+        if body.get("success") is not True:
+            raise malformed(PLATFORM, "edit", "the answer does not say success")
+        return PostResult(remote_id=remote_id, url=public_url(remote_id))
 
     def answer(
         self,

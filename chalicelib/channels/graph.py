@@ -28,6 +28,7 @@ from chalicelib.channels.base import (
     AuthError,
     ChannelCheck,
     PermanentError,
+    PostGone,
     PostResult,
     PublishError,
     RateLimited,
@@ -86,6 +87,9 @@ IMAGE_SUBCODES = frozenset({1366046})
 DEFAULT_THROTTLE_SECONDS = 300.0
 USAGE_HEADERS = ("X-Business-Use-Case-Usage", "X-Page-Usage", "X-App-Usage")
 _TOKEN_IN_QUERY = UrlSecretFilter(re.compile(r"((?:access|input)_token=)[^&\s\"']+"), r"\1***")
+# "Object with ID '...' does not exist, cannot be loaded due to missing permissions, or does not support
+# this operation": the node a call names is gone (deleted) as far as this token can tell.
+MISSING_NODE = (100, 33)
 # A comment's remote id is "<post id>:<comment id>": a later reply goes under the same post (Graph ids
 # are digits and underscores, never a colon).
 COMMENT_SEPARATOR = ":"
@@ -266,7 +270,11 @@ class GraphClient:
     def token(self) -> str:
         return read_token(self._token, platform=self.platform)
 
-    def post(self, path: str, *, endpoint: str, fields: Mapping[str, str]) -> dict[str, Any]:
+    def post(
+        self, path: str, *, endpoint: str, fields: Mapping[str, str], gone: str | None = None
+    ) -> dict[str, Any]:
+        """POST to a node's edge (or the node itself); `gone`, when given, says what the node `path`
+        names missing (MISSING_NODE) means: PostGone with that message."""
         token = self.token()
         response = send(
             self._session,
@@ -277,6 +285,9 @@ class GraphClient:
             timeout=self._timeout,
             data={**fields, "access_token": token},
         )
+        error = graph_error(json_object(response))
+        if gone is not None and error is not None and (error.code, error.subcode) == MISSING_NODE:
+            raise PostGone(f"{self.platform}: {gone} ({detail(error.describe())})")
         return self._checked(response, endpoint, token)
 
     def get(self, path: str, *, endpoint: str, fields: str) -> dict[str, Any]:
@@ -311,11 +322,15 @@ class GraphClient:
             raise self.error_for(response, token)
         return body
 
-    def comment(self, text: str, reply_to: str, *, link: Callable[[str], str | None]) -> PostResult:
+    def comment(
+        self, text: str, reply_to: str, *, link: Callable[[str], str | None], gone_is_post_gone: bool = False
+    ) -> PostResult:
         """A comment under the post `reply_to` names (a post, or an earlier comment of ours, whose
-        remote id names its post first); `link` gives the post's public link."""
+        remote id names its post first); `link` gives the post's public link. `gone_is_post_gone`:
+        a deleted post raises PostGone (a publish may then post on its own), else Graph's error."""
         root = reply_to.split(COMMENT_SEPARATOR, 1)[0]
-        body = self.post(f"{root}/comments", endpoint="comments", fields={"message": text})
+        gone = f"the post {root} to comment on is gone; nothing was posted" if gone_is_post_gone else None
+        body = self.post(f"{root}/comments", endpoint="comments", fields={"message": text}, gone=gone)
         comment_id = required_id(body, "id", platform=self.platform, endpoint="comments")
         return PostResult(remote_id=f"{root}{COMMENT_SEPARATOR}{comment_id}", url=link(root))
 

@@ -14,6 +14,10 @@ first attempt stays unattached, which Mastodon cleans up on its own, and is neve
 An image never stops a post: fetched or uploaded, if it fails (too big, wrong type, the instance
 refusing it or still processing it after MEDIA_WAIT seconds) the status goes out without it and a
 warning says why. Only a refused token stops the publish, since the status would be refused too.
+
+A reply under a status that was deleted is refused by the instance (404) before it creates anything:
+that is PostGone, and the publisher posts the delivery on its own. `edit` rewrites a status of ours
+(PUT /api/v1/statuses/:id, Mastodon 3.5+), naturally idempotent: the same text again changes nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from chalicelib.channels.answering import answer_post
 from chalicelib.channels.base import (
     AuthError,
     ChannelCheck,
+    PermanentError,
+    PostGone,
     PostImage,
     PostResult,
     PublishError,
@@ -232,8 +238,45 @@ class MastodonAdapter:
         token = read_token(self._token, platform=PLATFORM)
         media_ids = self._media_ids(post.image, token) if post.image else ()
         return self._thread(
-            post, token, idempotency_key, reply_to, self._visibility, media_ids=media_ids, alone_if_gone=True
+            post,
+            token,
+            idempotency_key,
+            reply_to,
+            self._visibility,
+            media_ids=media_ids,
+            gone_is_post_gone=True,
         )
+
+    def edit(self, remote_id: str, post: RenderedPost) -> PostResult:
+        """The status then shows `post` as publish would have posted it: its text, its language and
+        its image. The media is sent every time (an edit names all of a status's media, and
+        naming none removes them), so an image fetched or uploaded in vain means a status without
+        one, as for a post. A text that needs a thread does not fit one status: "not_editable". A
+        status deleted meanwhile (404) is PostGone."""
+        if self.offline:
+            raise refuse_offline(PLATFORM)
+        if post.thread:
+            raise PermanentError(
+                f"{PLATFORM}: the update needs {len(post.thread) + 1} statuses, an edit rewrites one",
+                reason="not_editable",
+            )
+        token = read_token(self._token, platform=PLATFORM)
+        media_ids = self._media_ids(post.image, token) if post.image else ()
+        response = send(
+            self._session,
+            "PUT",
+            f"{self.instance}/api/v1/statuses/{remote_id}",
+            platform=PLATFORM,
+            endpoint="edit_status",
+            timeout=self._timeout,
+            json={"status": post.text, "language": self._language, "media_ids": list(media_ids)},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        if response.status_code == HTTPStatus.NOT_FOUND:
+            raise PostGone(f"{PLATFORM}: the status {remote_id} to edit is gone")
+        if not response.ok:
+            raise error_for(response, now=self._clock())
+        return _post_result(require_json_object(response, platform=PLATFORM, endpoint="edit_status"))
 
     def answer(
         self,
@@ -265,7 +308,7 @@ class MastodonAdapter:
         post = replace(post, text=mention + post.text, thread=tuple(mention + piece for piece in post.thread))
         visibility = "direct" if private or target.direct else self._visibility
         token = read_token(self._token, platform=PLATFORM)
-        return self._thread(post, token, idempotency_key, status_id, visibility, alone_if_gone=False)
+        return self._thread(post, token, idempotency_key, status_id, visibility, gone_is_post_gone=False)
 
     def mentions(self, since: str | None) -> list[dict[str, Any]]:
         """One page of the account's mention notifications newer than the notification id `since`
@@ -286,7 +329,7 @@ class MastodonAdapter:
             params=params,
         )
         if response.status_code != HTTPStatus.OK:
-            raise _error_for(response, now=self._clock())
+            raise error_for(response, now=self._clock())
         try:
             body = response.json()
         except ValueError:  # requests' JSONDecodeError included
@@ -314,7 +357,7 @@ class MastodonAdapter:
                 headers={"Authorization": f"Bearer {token}"},
             )
 
-        return check_with(verify, lambda response: _error_for(response, now=self._clock()))
+        return check_with(verify, lambda response: error_for(response, now=self._clock()))
 
     def _thread(
         self,
@@ -325,34 +368,30 @@ class MastodonAdapter:
         visibility: str,
         *,
         media_ids: tuple[str, ...] = (),
-        alone_if_gone: bool,
+        gone_is_post_gone: bool,
     ) -> PostResult:
-        """The post's statuses, the first under `reply_to`; `alone_if_gone`: post it without the
-        thread when that status was deleted."""
+        """The post's statuses, the first under `reply_to`; `gone_is_post_gone`: a deleted
+        `reply_to` raises PostGone (a post may go on its own), else the instance's 404 ("not_found")."""
 
         def send_one(text: str, parent: str | None, index: int) -> PostResult:
             # The first piece keeps the delivery's own key: a retry of a post made before threads
             # existed, or of a single post, is still recognised.
             key = idempotency_key if index == 0 else f"{idempotency_key}/{index}"
             status = _Status(text, key, visibility, media_ids if index == 0 else ())
-            return self._status(status, token, parent, alone_if_gone=alone_if_gone)
+            return self._status(status, token, parent, gone_is_post_gone=gone_is_post_gone)
 
         return post_thread(post, reply_to, send_one)
 
     def _status(
-        self, status: _Status, token: str, reply_to: str | None, *, alone_if_gone: bool
+        self, status: _Status, token: str, reply_to: str | None, *, gone_is_post_gone: bool
     ) -> PostResult:
         response = self._post_status(status, token, reply_to)
-        if response.status_code == HTTPStatus.NOT_FOUND and reply_to and alone_if_gone:
-            # The status to reply under was deleted: an update must not be lost for want of its
-            # thread. Nothing was created (Mastodon checks the parent first), so the key is unused.
-            logger.warning(
-                "Mastodon status to reply to not found, posting without the thread",
-                extra={"instance": self.instance, "in_reply_to_id": reply_to},
-            )
-            response = self._post_status(status, token, None)
+        if response.status_code == HTTPStatus.NOT_FOUND and reply_to and gone_is_post_gone:
+            # Nothing was created (Mastodon looks the parent up first), so the key is unused and a
+            # post of its own may carry it.
+            raise PostGone(f"{PLATFORM}: the status {reply_to} to reply to is gone; nothing was posted")
         if not response.ok:
-            raise _error_for(response, now=self._clock())
+            raise error_for(response, now=self._clock())
         return _post_result(require_json_object(response, platform=PLATFORM, endpoint="statuses"))
 
     def _post_status(self, status: _Status, token: str, reply_to: str | None) -> requests.Response:
@@ -429,7 +468,7 @@ class MastodonAdapter:
         if response.status_code == HTTPStatus.PARTIAL_CONTENT:
             return {}, False
         if not response.ok:
-            error = _error_for(response, now=self._clock())
+            error = error_for(response, now=self._clock())
             if isinstance(error, AuthError):
                 raise error
             raise MediaUnavailable(error.reason, str(error))
@@ -494,7 +533,7 @@ def _parse_media_limits(media: dict[str, Any]) -> tuple[int, frozenset[str]]:
     )
 
 
-def _error_for(response: requests.Response, *, now: datetime) -> PublishError:
+def error_for(response: requests.Response, *, now: datetime) -> PublishError:
     problem = detail((json_object(response) or {}).get("error"))
     # X-RateLimit-Reset comes with every answer; it means "wait" only on a 429.
     is_rate_limited = response.status_code == HTTPStatus.TOO_MANY_REQUESTS

@@ -5,6 +5,10 @@ has no alt text, so the feed's description of the image becomes a "🖼" line of
 Telegram cannot use the image (unreachable, not an image, too big), the same publish falls back to
 sendMessage with the same text and the page's link preview (whose card usually shows the same image,
 so the "🖼" line still describes something): the refused sendPhoto posted nothing, so no duplicate.
+A reply to a message that was deleted is refused (PostGone) rather than sent without its thread by
+Telegram (allow_sending_without_reply): the publisher then posts it on its own and records that it
+did, as for every platform. The refused call posted nothing, so that costs one call, never a duplicate.
+`edit` rewrites a message's text (editMessageText), or a photo's caption (editMessageCaption).
 
 Delivery is at-least-once. The Bot API has no idempotency, so `idempotency_key` is accepted and ignored,
 and a retry after an unknown outcome posts again: a duplicate is possible when the process dies between
@@ -30,7 +34,15 @@ import requests
 
 from chalicelib.announcements import Announcement
 from chalicelib.channels.answering import answer_post, refuse_private
-from chalicelib.channels.base import ChannelCheck, PostResult, PublishError, RenderedPost, ReplyTarget
+from chalicelib.channels.base import (
+    ChannelCheck,
+    PermanentError,
+    PostGone,
+    PostResult,
+    PublishError,
+    RenderedPost,
+    ReplyTarget,
+)
 from chalicelib.channels.text import (
     BLOCK_SEPARATOR,
     PostParts,
@@ -79,7 +91,22 @@ _PHOTO_REFUSALS = (
     "caption is too long",
 )
 _REFUSALS: dict[int, str] = {HTTPStatus.BAD_REQUEST: "bad_request", HTTPStatus.FORBIDDEN: "forbidden"}
-_TOKEN_IN_PATH = UrlSecretFilter(re.compile(r"/bot[^/\s]+"), "/bot***")
+TEXT_EDIT = "editMessageText"
+CAPTION_EDIT = "editMessageCaption"
+# Telegram's 400 descriptions (lowercased) that matter to replies and edits.
+_REPLY_GONE = "message to be replied not found"
+_EDIT_GONE = "message to edit not found"
+_NOT_MODIFIED = "message is not modified"  # the same text again: the edit is already done
+# The other method is the one for this message: a photo has no text, a message no caption.
+_WRONG_KIND = ("there is no text in the message to edit", "there is no caption in the message to edit")
+_NOT_EDITABLE = (
+    *_WRONG_KIND,
+    "message can't be edited",
+    "message caption is too long",
+    "message is too long",
+)
+# Public: every Bot API caller (the adapter, the inbox webhook registration) hides the token the same way.
+TOKEN_IN_PATH = UrlSecretFilter(re.compile(r"/bot[^/\s]+"), "/bot***")
 
 
 def from_config(
@@ -119,7 +146,7 @@ class TelegramAdapter:
         self._api_base = api_base.rstrip("/")
         self._disable_notification = disable_notification
         self._timeout = timeout
-        redact_urllib3_logs(_TOKEN_IN_PATH)
+        redact_urllib3_logs(TOKEN_IN_PATH)
 
     def render(self, announcement: Announcement) -> RenderedPost:
         """A message, or a photo with a caption when there is an image and the text fits a caption:
@@ -153,12 +180,56 @@ class TelegramAdapter:
             response = self._call(token, PHOTO_ENDPOINT, payload)
             problem = _photo_refusal(response)
             if problem is None:
-                return _result(response, token, PHOTO_ENDPOINT)
+                return _reply_result(response, token, PHOTO_ENDPOINT, reply_to)
             logger.warning(
                 "Telegram could not use the image, sending the text alone",
                 extra={"chat": self.chat, "problem": masked(problem, (token,))},
             )
-        return _result(self._call(token, ENDPOINT, self._payload(post, reply_to)), token, ENDPOINT)
+        return _reply_result(
+            self._call(token, ENDPOINT, self._payload(post, reply_to)), token, ENDPOINT, reply_to
+        )
+
+    def edit(self, remote_id: str, post: RenderedPost) -> PostResult:
+        """The message's new text, or the new caption of a photo post (the photo stays; the post's
+        own image is not sent). Which of the two the message is, Telegram says: the method for the
+        other kind is refused, and the right one follows. The same text again is a success
+        ("message is not modified"), so a retry of an edit that went through is harmless. A deleted
+        message is PostGone; one Telegram will not edit, or a text over a caption's limit for a
+        photo, PermanentError "not_editable"."""
+        if self.offline:
+            raise refuse_offline(PLATFORM)
+        token = read_token(self._token, platform=PLATFORM)
+        chat, _, message_id = remote_id.rpartition(":")
+        payload: dict[str, Any] = {"chat_id": int(chat), "message_id": int(message_id)}
+        if post.parse_mode:
+            payload["parse_mode"] = post.parse_mode
+        text = {**payload, "text": post.text, "link_preview_options": self._link_preview(post)}
+        caption = {**payload, "caption": post.text}
+        attempts = [(CAPTION_EDIT, caption), (TEXT_EDIT, text)]
+        if post.image is None:
+            attempts.reverse()  # a message most likely, as this post would be
+        for method, body in attempts:
+            response = self._call(token, method, body)
+            if _description(response) not in _WRONG_KIND:
+                break
+        return self._edit_result(response, token, method, remote_id)
+
+    def _edit_result(
+        self, response: requests.Response, token: str, method: str, remote_id: str
+    ) -> PostResult:
+        if response.ok:
+            return _post_result(require_json_object(response, platform=PLATFORM, endpoint=method), method)
+        description = _description(response)
+        if description.startswith(_NOT_MODIFIED):
+            username = self.chat[1:] if self.chat.startswith("@") else None
+            message_id = remote_id.rpartition(":")[2]
+            return PostResult(remote_id=remote_id, url=_link(username, message_id))
+        error = error_for(response.status_code, json_object(response) or {}, token)
+        if description == _EDIT_GONE:
+            raise PostGone(f"{PLATFORM}: the message to edit is gone ({error})")
+        if description in _NOT_EDITABLE and isinstance(error, PermanentError):
+            raise PermanentError(f"{PLATFORM}: {error}", reason="not_editable")
+        raise error
 
     def answer(
         self,
@@ -207,7 +278,7 @@ class TelegramAdapter:
             )
 
         return check_with(
-            get_me, lambda response: _error_for(response.status_code, json_object(response) or {}, token)
+            get_me, lambda response: error_for(response.status_code, json_object(response) or {}, token)
         )
 
     def _call(self, token: str, method: str, payload: dict[str, Any]) -> requests.Response:
@@ -225,9 +296,13 @@ class TelegramAdapter:
         return {
             **self._common(post, reply_to),
             "text": post.text,
-            # Preview the announcement's page, not whichever URL comes first in the summary.
-            "link_preview_options": {"url": post.link} if post.link else {"is_disabled": True},
+            "link_preview_options": self._link_preview(post),
         }
+
+    @staticmethod
+    def _link_preview(post: RenderedPost) -> dict[str, Any]:
+        # Preview the announcement's page, not whichever URL comes first in the summary.
+        return {"url": post.link} if post.link else {"is_disabled": True}
 
     def _common(self, post: RenderedPost, reply_to: str | None) -> dict[str, Any]:
         """What sendMessage and sendPhoto share: chat, notification, parse mode, reply."""
@@ -236,11 +311,8 @@ class TelegramAdapter:
             payload["parse_mode"] = post.parse_mode
         if reply_to:
             # Remote ids are "<chat id>:<message id>"; a reply names the message in this chat. If
-            # it was deleted, post anyway: an update must not be lost for want of its thread.
-            payload["reply_parameters"] = {
-                "message_id": int(reply_to.rpartition(":")[2]),
-                "allow_sending_without_reply": True,
-            }
+            # it was deleted, Telegram refuses the reply and _reply_result says so (PostGone).
+            payload["reply_parameters"] = {"message_id": int(reply_to.rpartition(":")[2])}
         return payload
 
 
@@ -272,14 +344,29 @@ def _photo_refusal(response: requests.Response) -> str | None:
     return description if any(marker in description.lower() for marker in _PHOTO_REFUSALS) else None
 
 
+def _description(response: requests.Response) -> str:
+    """Telegram's description of a 400 without its "Bad Request: " prefix, lowercased; "" otherwise."""
+    if response.status_code != HTTPStatus.BAD_REQUEST:
+        return ""
+    description = str((json_object(response) or {}).get("description", ""))
+    return description.removeprefix("Bad Request: ").strip().lower()
+
+
+def _reply_result(response: requests.Response, token: str, endpoint: str, reply_to: str | None) -> PostResult:
+    if reply_to and _description(response) == _REPLY_GONE:
+        raise PostGone(f"{PLATFORM}: the message {reply_to} to reply to is gone; nothing was posted")
+    return _result(response, token, endpoint)
+
+
 def _result(response: requests.Response, token: str, endpoint: str) -> PostResult:
     if not response.ok:
-        raise _error_for(response.status_code, json_object(response) or {}, token)
+        raise error_for(response.status_code, json_object(response) or {}, token)
     return _post_result(require_json_object(response, platform=PLATFORM, endpoint=endpoint), endpoint)
 
 
-def _error_for(status: int, body: dict[str, Any], token: str) -> PublishError:
-    problem = masked(detail(body.get("description")), (token,))
+def error_for(status: int, body: dict[str, Any], token: str, *secrets: str) -> PublishError:
+    """A Bot API refusal as our error, with the token (and any other secret sent) masked."""
+    problem = masked(detail(body.get("description")), (token, *secrets))
     parameters = body.get("parameters")
     parameters = parameters if isinstance(parameters, dict) else {}
     new_chat = parameters.get("migrate_to_chat_id")
@@ -302,5 +389,12 @@ def _post_result(body: dict[str, Any], endpoint: str) -> PostResult:
         raise malformed(PLATFORM, endpoint, "the answer has no message or chat id")
     # message_id is unique per chat only, hence the chat id in the remote id.
     username = chat.get("username")
-    url = f"https://t.me/{username}/{message_id}" if isinstance(username, str) and username else None
-    return PostResult(remote_id=f"{chat['id']}:{message_id}", url=url)
+    return PostResult(
+        remote_id=f"{chat['id']}:{message_id}",
+        url=_link(username if isinstance(username, str) else None, str(message_id)),
+    )
+
+
+def _link(username: str | None, message_id: str) -> str | None:
+    """A channel message's public link; None in a chat without a username."""
+    return f"https://t.me/{username}/{message_id}" if username else None

@@ -25,8 +25,8 @@ the process (delivery key and piece index, bounded): a retry of a thread that st
 on its third post) goes on from where it stopped instead of meeting the duplicate refusal on its first
 post, as long as the same warm process takes it; a cold one starts with an empty memory.
 
-A reply whose target X cannot find (deleted, or an id it refuses) goes out as a post of its own: an
-update must not be lost for want of its thread.
+A reply whose target X cannot find (deleted, or an id it refuses) is PostGone, nothing posted: the
+publisher then posts it on its own, as for every platform.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from chalicelib.channels.answering import answer_post, refuse_private
 from chalicelib.channels.base import (
     ChannelCheck,
     PermanentError,
+    PostGone,
     PostResult,
     PublishError,
     RenderedPost,
@@ -73,7 +74,6 @@ from chalicelib.channels.weighted import LIMIT, weighted_length
 from chalicelib.config.models import XChannel
 from chalicelib.http import TIMEOUT
 from chalicelib.inbox.ingest.normalised import as_object, objects
-from chalicelib.observability import logger
 from chalicelib.secrets import resolve_secret
 
 PLATFORM = "X"
@@ -202,7 +202,7 @@ class XAdapter:
     def publish(self, post: RenderedPost, *, idempotency_key: str, reply_to: str | None = None) -> PostResult:
         if self.offline:
             raise refuse_offline(PLATFORM)
-        return self._thread(post, reply_to, idempotency_key, alone_if_gone=True)
+        return self._thread(post, reply_to, idempotency_key, gone_is_post_gone=True)
 
     def answer(
         self,
@@ -226,25 +226,33 @@ class XAdapter:
         post = answer_post(
             _tidy(text), measure=weighted_length, limit=LIMIT, max_posts=self._max_thread_posts
         )
-        return self._thread(post, post_id, idempotency_key, alone_if_gone=False)
+        return self._thread(post, post_id, idempotency_key, gone_is_post_gone=False)
 
-    def mentions(self, since: str | None) -> tuple[str, list[dict[str, Any]]]:
-        """The account's user id, and the posts mentioning it newer than the post id `since`,
-        oldest first, each with its author's user object as "author". GET /2/users/:id/mentions
-        goes from the newest to older pages by next_token, down to `since`; at most
-        MENTIONS_MAX_PAGES, and the newest page only without `since`."""
+    def mentions(
+        self, since: str | None, *, older: str | None = None, max_pages: int = MENTIONS_MAX_PAGES
+    ) -> tuple[str, list[dict[str, Any]], str | None]:
+        """The account's user id, the posts mentioning it newer than the post id `since`, oldest
+        first, each with its author's user object as "author", and where reading stopped. GET
+        /2/users/:id/mentions goes from the newest to older pages by next_token (from `older`, a
+        token this returned, when given), down to `since`, at most `max_pages`; the third value is
+        the next older page's token when they ran out first, else None. Without `since`, the newest
+        page only."""
         signer = self._credentials.signer()
         user_id = str(as_object(self._read(signer, "/2/users/me", "users/me", {}).get("data")).get("id", ""))
         if not user_id.isdigit():
             raise malformed(PLATFORM, "users/me", "the answer has no user id")
         found: list[dict[str, Any]] = []
-        params: dict[str, str] = {
-            "max_results": str(MENTIONS_PAGE),
-            "tweet.fields": "author_id,created_at,referenced_tweets",
-            "expansions": "author_id",
-            "user.fields": "name,username",
-        } | ({"since_id": since} if since else {})
-        for _ in range(MENTIONS_MAX_PAGES):
+        params: dict[str, str] = (
+            {
+                "max_results": str(MENTIONS_PAGE),
+                "tweet.fields": "author_id,created_at,referenced_tweets",
+                "expansions": "author_id",
+                "user.fields": "name,username",
+            }
+            | ({"since_id": since} if since else {})
+            | ({"pagination_token": older} if older else {})
+        )
+        for _ in range(max_pages):
             body = self._read(signer, f"/2/users/{user_id}/mentions", "mentions", params)
             users = {user.get("id"): user for user in objects(as_object(body.get("includes")).get("users"))}
             found += [
@@ -252,9 +260,9 @@ class XAdapter:
             ]
             next_token = as_object(body.get("meta")).get("next_token")
             if since is None or not isinstance(next_token, str) or not next_token:
-                break
+                return user_id, found[::-1], None
             params = params | {"pagination_token": next_token}
-        return user_id, found[::-1]
+        return user_id, found[::-1], params.get("pagination_token")
 
     def _read(self, signer: AuthBase, path: str, endpoint: str, params: dict[str, str]) -> dict[str, Any]:
         response = send(
@@ -268,7 +276,7 @@ class XAdapter:
             params=params,
         )
         if not response.ok:
-            raise _error_for(response, now=self._clock())
+            raise error_for(response, now=self._clock())
         return require_json_object(response, platform=PLATFORM, endpoint=endpoint)
 
     def check(self) -> ChannelCheck:
@@ -285,23 +293,23 @@ class XAdapter:
                 auth=self._credentials.signer(),
             )
 
-        return check_with(users_me, lambda response: _error_for(response, now=self._clock()))
+        return check_with(users_me, lambda response: error_for(response, now=self._clock()))
 
     def _thread(
-        self, post: RenderedPost, reply_to: str | None, idempotency_key: str, *, alone_if_gone: bool
+        self, post: RenderedPost, reply_to: str | None, idempotency_key: str, *, gone_is_post_gone: bool
     ) -> PostResult:
-        """The post and its follow-ups, the first under `reply_to`; `alone_if_gone`: post it on its
-        own when X cannot find that post."""
+        """The post and its follow-ups, the first under `reply_to`; `gone_is_post_gone`: PostGone
+        when X cannot find that post (a post may go on its own), else "reply_target_missing"."""
         signer = self._credentials.signer()
 
         def send_one(text: str, parent: str | None, index: int) -> PostResult:
             piece = f"{self._api_base} {idempotency_key} {index}"
-            return self._send_once(signer, text, parent, piece, alone_if_gone=alone_if_gone)
+            return self._send_once(signer, text, parent, piece, gone_is_post_gone=gone_is_post_gone)
 
         return post_thread(post, reply_to, send_one)
 
     def _send_once(
-        self, signer: AuthBase, text: str, reply_to: str | None, piece: str, *, alone_if_gone: bool
+        self, signer: AuthBase, text: str, reply_to: str | None, piece: str, *, gone_is_post_gone: bool
     ) -> PostResult:
         remembered = self._posted.get(piece)
         if remembered is not None:
@@ -309,10 +317,9 @@ class XAdapter:
         try:
             result = self._create(signer, text, reply_to)
         except PermanentError as error:
-            if reply_to is None or error.reason != "reply_target_missing" or not alone_if_gone:
+            if reply_to is None or error.reason != "reply_target_missing" or not gone_is_post_gone:
                 raise
-            logger.warning("X cannot reply to the post: posting on its own", extra={"problem": str(error)})
-            result = self._create(signer, text, None)
+            raise PostGone(f"{PLATFORM}: the post {reply_to} to reply to is gone ({error})") from None
         self._posted.put(piece, result)
         return result
 
@@ -331,7 +338,7 @@ class XAdapter:
             auth=signer,
         )
         if not response.ok:
-            raise _error_for(response, now=self._clock())
+            raise error_for(response, now=self._clock())
         return _post_result(require_json_object(response, platform=PLATFORM, endpoint=ENDPOINT))
 
 
@@ -345,7 +352,7 @@ def _tidy(text: str) -> str:
     return unicodedata.normalize("NFC", text.translate(_INVALID_CHARACTERS))
 
 
-def _error_for(response: requests.Response, *, now: float) -> PublishError:
+def error_for(response: requests.Response, *, now: float) -> PublishError:
     """Classify X's answer: v2 problems are {"title", "detail", "type", "status"}, invalid requests
     add "errors": [{"message", "parameters"}]."""
     body = json_object(response) or {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import typing
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -146,7 +146,9 @@ class AlertsConfig(_Model):
     boundary: list[tuple[Latitude, Longitude]] | None = Field(default=None, max_length=MAX_BOUNDARY_POINTS)
     # Green means "no particular awareness required": never posted, so it cannot be the minimum.
     min_level: Literal["yellow", "orange", "red"] = "yellow"
-    # Test and Exercise alerts reach the platform sandbox (marked as such), never a public channel.
+    # Test and Exercise alerts reach the platform sandbox (marked as such), never a public channel:
+    # only when run by the local stack, and only on the channels it points at the platform fakes
+    # (settings.SANDBOX_CHANNELS_ENV), in threads of their own that never count as alerts in force.
     include_tests_in_sandbox: bool = False
     # Crisis mode: while an alert of this level or above is active for the comune, routine news
     # waits (it is not dropped) so the alert stays on top of every channel. None: news never waits.
@@ -294,6 +296,20 @@ class _Channel(_Model):
     # only where `auto_replies` is on.
     inbox: bool = False
     auto_replies: bool = False
+    # An alert's update: a reply in the thread of the alert's first post, or an edit of that post
+    # where the platform can edit one (`can_edit`). An edit notifies nobody and keeps one post per
+    # alert; the end of an alert and a level increase are always posts of their own.
+    alert_updates: Literal["reply", "edit"] = "reply"
+    can_edit: ClassVar[bool] = False
+
+    @model_validator(mode="after")
+    def _edit_only_where_possible(self) -> _Channel:
+        if self.alert_updates == "edit" and not self.can_edit:
+            raise ValueError(
+                f"alert_updates: edit is not possible on {getattr(self, 'platform', 'this platform')}, "
+                f"which cannot edit a published post: use reply (editable: {', '.join(_editable())})"
+            )
+        return self
 
     def secret_refs(self) -> dict[str, str]:
         """Each secret reference this channel holds, by field name."""
@@ -304,8 +320,19 @@ class _Channel(_Model):
         }
 
 
+def _editable() -> list[str]:
+    """The platforms whose channels can edit a post, for the refusal's message."""
+    return [
+        name
+        for kind in _Channel.__subclasses__()
+        if kind.can_edit
+        for name in typing.get_args(kind.model_fields["platform"].annotation)
+    ]
+
+
 class TelegramChannel(_Channel):
     platform: Literal["telegram"]
+    can_edit: ClassVar[bool] = True
     chat: str = Field(
         pattern=r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20})$", description="@channel or chat id"
     )
@@ -321,6 +348,7 @@ class TelegramChannel(_Channel):
 
 class MastodonChannel(_Channel):
     platform: Literal["mastodon"]
+    can_edit: ClassVar[bool] = True
     instance: HttpUrl
     token: SecretRef
     visibility: Literal["public", "unlisted", "private"] = "public"
@@ -331,6 +359,7 @@ class MastodonChannel(_Channel):
 
 class FacebookChannel(_Channel):
     platform: Literal["facebook"]
+    can_edit: ClassVar[bool] = True
     page_id: str = Field(pattern=r"^\d{1,30}$")
     token: SecretRef  # the Page access token
     # An app token ("app-id|app-secret") lets the health check read the Page token's expiry.

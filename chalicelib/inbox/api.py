@@ -67,6 +67,7 @@ _REFUSALS: dict[type[Exception], tuple[int, str]] = {
     UnsupportedMediaType: (415, "Il corpo della richiesta deve essere JSON (application/json)."),
     store.NotFound: (404, "Conversazione non trovata."),
     store.Conflict: (409, "La conversazione è cambiata nel frattempo: ricaricala e riprova."),
+    auth.StaffDirectoryUnavailable: (503, "Elenco dello staff non raggiungibile: riprova tra poco."),
 }
 
 
@@ -109,6 +110,9 @@ def _refused(request: Request, refusal: Exception) -> Response:
         body["fields"] = refusal.fields
     if isinstance(refusal, auth.NotAuthenticated):
         headers["WWW-Authenticate"] = auth.WWW_AUTHENTICATE
+    if isinstance(refusal, auth.StaffDirectoryUnavailable):
+        headers["Retry-After"] = "5"
+        logger.warning("Staff directory unavailable", extra={"error": str(refusal)})
     logger.info("Staff API request refused", extra={"status": status, "route": request.path})
     return Response(body=body, status_code=status, headers=headers)
 
@@ -174,6 +178,9 @@ def change_conversation(call: Call, conversation_id: str) -> Response:
     check_format("conversation_id", conversation_id, CONVERSATION_PATTERN)
     read_query(call.request, NoQuery)
     change = read_body(call.request, ConversationChange)
+    # Only the tenant's own staff can be given a conversation; unassigning is always possible.
+    if change.assignee is not None and not auth.is_tenant_staff(call.tenant, change.assignee):
+        raise BadRequest({"assignee": "is not a staff member of this tenant"})
 
     def changed(current: Conversation) -> Conversation:
         new = current

@@ -13,6 +13,10 @@ BANDITORE_DEV_TOKENS (tests/infra asserts both); a deployment missing the pool v
 dev tokens either, so every request is refused with 401 rather than let through. The reverse is
 not safe: never set the pool variable locally, where Chalice's local server decodes Cognito tokens
 without verifying them.
+
+Who may be assigned a conversation (`is_tenant_staff`) follows the same split: in AWS a member of
+the tenant's Cognito group (AdminListGroupsForUser on the pool the ARN names), locally a user a dev
+token names for the tenant.
 """
 
 from __future__ import annotations
@@ -26,7 +30,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from chalice.app import CognitoUserPoolAuthorizer
+
+from chalicelib import aws
 
 USER_POOL_ARN_ENV = "BANDITORE_STAFF_USER_POOL_ARN"
 DEV_TOKENS_ENV = "BANDITORE_DEV_TOKENS"
@@ -44,6 +51,10 @@ class NotAuthenticated(Exception):
 
 class NotAllowed(Exception):
     """A known user asking for a tenant they do not belong to (403)."""
+
+
+class StaffDirectoryUnavailable(Exception):
+    """The user pool could not say who its staff are (throttled, unreachable): 503, try again."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +115,56 @@ def staff_from_dev_token(authorization: str, configured: str) -> Staff:
     for token, identity in tokens.items() if isinstance(tokens, dict) else []:
         if hmac.compare_digest(given, hashlib.sha256(str(token).encode()).digest()):
             found = identity
-    if not isinstance(found, dict) or not isinstance(found.get("user"), str):
+    staff = _identity(found)
+    if staff is None:
         raise NotAuthenticated("unknown token")
+    return staff
+
+
+def _identity(found: Any) -> Staff | None:
+    """The staff a dev token's entry names; None for an entry without a user."""
+    if not isinstance(found, dict) or not isinstance(found.get("user"), str):
+        return None
     tenants = found.get("tenants", [])
     return Staff(found["user"], frozenset(t for t in tenants if isinstance(t, str)))
+
+
+def is_tenant_staff(tenant: str, user: str) -> bool:
+    """Whether `user` is a staff member of `tenant`: in AWS in the tenant's Cognito group, locally
+    named for the tenant by a dev token. Raises StaffDirectoryUnavailable when Cognito cannot say."""
+    arn = os.environ.get(USER_POOL_ARN_ENV)
+    if arn:
+        return group_name(tenant) in _cognito_groups(user_pool_id(arn), user)
+    return any(staff.user == user and tenant in staff.tenants for staff in _dev_identities())
+
+
+def user_pool_id(arn: str) -> str:
+    """The pool id an ARN names (arn:aws:cognito-idp:{region}:{account}:userpool/{id}): the one
+    variable that configures the authorizer also names the pool to ask, so the two cannot differ."""
+    return arn.rpartition("/")[2]
+
+
+def _cognito_groups(pool_id: str, user: str) -> set[str]:
+    names: set[str] = set()
+    try:
+        pages = aws.client("cognito-idp").get_paginator("admin_list_groups_for_user")
+        for page in pages.paginate(UserPoolId=pool_id, Username=user):
+            names.update(str(group.get("GroupName")) for group in page.get("Groups", []))
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "error")
+        if code == "UserNotFoundException":
+            return set()
+        raise StaffDirectoryUnavailable(code) from None
+    except BotoCoreError as error:  # unreachable, timed out: the answer is unknown, not "no"
+        raise StaffDirectoryUnavailable(type(error).__name__) from None
+    return names
+
+
+def _dev_identities() -> list[Staff]:
+    """Every identity BANDITORE_DEV_TOKENS names (none when it is unset or not JSON)."""
+    try:
+        tokens = json.loads(os.environ.get(DEV_TOKENS_ENV) or "{}")
+    except ValueError:
+        return []
+    entries = tokens.values() if isinstance(tokens, dict) else []
+    return [staff for entry in entries if (staff := _identity(entry)) is not None]

@@ -16,7 +16,7 @@ from typing import Any
 from chalicelib.clock import iso, utcnow
 from chalicelib.inbox import rows, store, tx
 from chalicelib.inbox.model import Conversation, Message
-from chalicelib.inbox.threading import CITIZEN_KEY
+from chalicelib.inbox.threading import CITIZEN_KEY, replied_id
 from chalicelib.observability import logger
 from chalicelib.storage import dynamo, keys
 
@@ -80,11 +80,12 @@ def _erase_conversation(tenant: str, citizen_key: str, conversation_id: str) -> 
 
 
 def _delete_messages(tenant: str, conversation_id: str) -> int:
-    """Every row of the conversation's message partition, and the dedupe rows of its inbound
-    messages; returns how many were messages (the rest are id markers)."""
+    """Every row of the conversation's message partition, the dedupe rows of its inbound messages
+    and the links of its answers sent (store.link_answer); returns how many were messages (the rest
+    are id markers and reply deliveries)."""
     pages = store.partition_pages(
         keys.messages_pk(tenant, conversation_id),
-        ProjectionExpression="pk, sk, platform, channel, platform_message_id, direction",
+        ProjectionExpression="pk, sk, platform, channel, platform_message_id, direction, remote_id",
         ConsistentRead=True,
     )
     found = [dynamo.from_dynamo(item) for page in pages for item in page["Items"]]
@@ -96,6 +97,16 @@ def _delete_messages(tenant: str, conversation_id: str) -> int:
         }
         for item in found
         if item.get("direction") == "in" and item.get("platform_message_id")
+    ]
+    doomed += [
+        {
+            "pk": keys.inbound_pk(tenant),
+            "sk": keys.inbound_sk(
+                item["platform"], item["channel"], replied_id(item["platform"], item["remote_id"])
+            ),
+        }
+        for item in found
+        if str(item["sk"]).startswith(keys.reply_sk("")) and item.get("remote_id")
     ]
     for start in range(0, len(doomed), _BATCH_WRITE):
         batch = doomed[start : start + _BATCH_WRITE]

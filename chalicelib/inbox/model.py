@@ -147,3 +147,16 @@ T = TypeVar("T")
 class Page(Generic[T]):
     items: tuple[T, ...]
     cursor: str | None  # opaque; None on the last page
+
+
+@dataclass(frozen=True)
+class MentionCursor:
+    """Where a channel's mention polling stands. `seen`: every mention up to this platform position
+    is recorded (None before the first poll). Platforms that page from the newest down (Bluesky, X)
+    may run out of pages before reaching `seen`: `backlog` is then the older-pages cursor where the
+    read stopped and `backlog_top` the newest position it saw, which becomes `seen` only once the
+    backlog is read down to `seen`, so nothing between them is ever skipped."""
+
+    seen: str | None = None
+    backlog: str | None = None
+    backlog_top: str | None = None

@@ -14,9 +14,11 @@ alert's post). For each job:
    made from the reply alone (`answer_key`): a client's retry of the staff API (same message id) and
    every redelivery of the job are the same answer wherever the platform can tell;
 4. record "sent" with the platform's id, or "failed" with the reason (metrics RepliesSent and
-   ReplyFailures, by platform). A retryable failure puts the row back and the job back on the lane,
-   spaced as the platform asked; a refused token marks the channel unhealthy and holds the reply
-   until the token works again, as it holds posts.
+   ReplyFailures, by platform); a sent answer's id is also linked to its conversation
+   (store.link_answer), so a citizen replying to the answer stays in the conversation. A
+   retryable failure puts the row back and the job back on the lane, spaced as the platform asked;
+   a refused token marks the channel unhealthy and holds the reply until the token works again, as
+   it holds posts.
 Nothing here logs the text, the citizen's ids or an error's words (a platform's message may quote
 them), nor the answer's remote id: a Telegram private chat's id is the citizen's own.
 """
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import observability as obs
 from chalicelib.channels.base import (
@@ -44,6 +46,7 @@ from chalicelib.clock import iso, parse_iso, utcnow
 from chalicelib.config.models import AnyChannel
 from chalicelib.inbox import store
 from chalicelib.inbox.model import Message
+from chalicelib.inbox.threading import replied_id
 from chalicelib.observability import logger
 from chalicelib.publishing.budget import Refusal
 from chalicelib.publishing.lanes import ReplyJob
@@ -145,7 +148,8 @@ def _attempt(reply: ClaimedReply, lane: Lane) -> None:
     except Exception:
         release_reply(reply, "internal", "unexpected error (see logs)")
         raise
-    return _record_sent(reply, result)
+    _record_sent(reply, result)
+    return _link(reply, answer, result)
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,7 @@ class _Answer:
     target: ReplyTarget
     message: Message
     idempotency_key: str
+    expires_at: int  # the conversation's, as the answer's link to it
 
     def __call__(self, channel: AnyChannel) -> PostResult:
         adapter = adapter_for(channel)
@@ -192,7 +197,7 @@ def _prepared(job: ReplyJob) -> _Answer:
         message_at=answered.at,
         last_message_at=conversation.last_inbound_at,
     )
-    return _Answer(target, message, answer_key(job.tenant, message))
+    return _Answer(target, message, answer_key(job.tenant, message), conversation.expires_at)
 
 
 def answer_key(tenant: str, message: Message) -> str:
@@ -234,6 +239,23 @@ def _record_sent(reply: ClaimedReply, result: PostResult) -> None:
         return
     obs.count(obs.REPLIES_SENT, platform=reply.platform)
     logger.info("Reply sent", extra={"attempts": reply.attempts})
+
+
+def _link(reply: ClaimedReply, answer: _Answer, result: PostResult) -> None:
+    """Link the answer's platform id to its conversation. The answer is out and recorded whatever
+    happens here: a failure only means a citizen's reply to it opens a conversation of its own."""
+    job = reply.job
+    try:
+        store.link_answer(
+            job.tenant,
+            reply.platform,
+            job.channel,
+            replied_id(reply.platform, result.remote_id),
+            job.conversation_id,
+            expires_at=answer.expires_at,
+        )
+    except (ClientError, BotoCoreError) as error:
+        logger.warning("Answer not linked to its conversation", extra={"error": type(error).__name__})
 
 
 # ---- the reply's delivery row ---------------------------------------------------------------

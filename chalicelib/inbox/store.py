@@ -30,12 +30,13 @@ from chalicelib.inbox.model import (
     Conversation,
     ConversationSummary,
     InboundMessage,
+    MentionCursor,
     Message,
     OutboundKind,
     Page,
     Status,
 )
-from chalicelib.inbox.threading import CONVERSATION_ID, Thread, inbound_message_id, thread_of
+from chalicelib.inbox.threading import CONVERSATION_ID, Thread, inbound_message_id, thread_joining
 from chalicelib.storage import dynamo, keys
 
 DEDUPE_TTL = timedelta(days=30)
@@ -92,7 +93,7 @@ def record_inbound(
     message: InboundMessage, *, retention_days: int, now: datetime, urgent: bool = False
 ) -> RecordResult:
     """Thread a citizen's message into its conversation (created or reopened as needed)."""
-    thread = thread_of(message)
+    thread = thread_joining(message, _replied_conversation(message))
     stored = rows.inbound_message(message, inbound_message_id(message), thread.conversation_id)
     dedupe = {
         "pk": keys.inbound_pk(message.tenant),
@@ -125,6 +126,44 @@ def record_inbound(
         if tx.CONDITION_FAILED in codes[:2]:  # the dedupe row or the message's id marker
             return _duplicate_inbound(message.tenant, thread.conversation_id, stored)
     raise Conflict("conversation kept changing while recording a message")
+
+
+def _replied_conversation(message: InboundMessage) -> Conversation | None:
+    """The conversation holding the message this one replies to: a citizen's message (its dedupe
+    row) or one of our answers (link_answer), both found by the platform's id."""
+    if not message.parent_message_id:
+        return None
+    found = _get(
+        keys.inbound_pk(message.tenant),
+        keys.inbound_sk(message.platform, message.channel, message.parent_message_id),
+    )
+    return get_conversation(message.tenant, str(found["conversation_id"])) if found else None
+
+
+def link_answer(
+    tenant: str,
+    platform: str,
+    channel: str,
+    platform_message_id: str,
+    conversation_id: str,
+    *,
+    expires_at: int,
+) -> None:
+    """Remember which conversation an answer we sent is in, by the platform's id of the answer: a
+    citizen replying to it joins that conversation. Beside the citizens' dedupe rows, as the same
+    lookup serves both; the row says "out" and lives as long as its conversation."""
+    dynamo.client().put_item(
+        TableName=dynamo.table_name(),
+        Item=dynamo.to_dynamo(
+            {
+                "pk": keys.inbound_pk(tenant),
+                "sk": keys.inbound_sk(platform, channel, platform_message_id),
+                "conversation_id": conversation_id,
+                "direction": "out",
+                "expires_at": expires_at,
+            }
+        ),
+    )
 
 
 def _opened(
@@ -505,20 +544,24 @@ def announcement_for(tenant: str, channel: str, remote_id: str) -> str | None:
     return str(found["announcement_id"]) if found else None
 
 
-def mention_cursor(tenant: str, channel: str) -> str | None:
-    """The platform's id of the last mention recorded from the channel; None before its first poll."""
+def mention_cursor(tenant: str, channel: str) -> MentionCursor:
+    """Where the channel's mention polling stands (MentionCursor() before its first poll)."""
     found = _get(keys.tenant_pk(tenant), keys.mention_cursor_sk(channel))
-    return str(found["cursor"]) if found else None
+    if found is None:
+        return MentionCursor()
+    return MentionCursor(found.get("cursor"), found.get("backlog"), found.get("backlog_top"))
 
 
-def set_mention_cursor(tenant: str, channel: str, cursor: str, *, now: datetime) -> None:
+def set_mention_cursor(tenant: str, channel: str, cursor: MentionCursor, *, now: datetime) -> None:
     dynamo.client().put_item(
         TableName=dynamo.table_name(),
         Item=dynamo.to_dynamo(
             {
                 "pk": keys.tenant_pk(tenant),
                 "sk": keys.mention_cursor_sk(channel),
-                "cursor": cursor,
+                "cursor": cursor.seen,
+                "backlog": cursor.backlog,
+                "backlog_top": cursor.backlog_top,
                 "updated_at": iso(now),
             }
         ),

@@ -5,6 +5,10 @@ and two first messages of one citizen processed at once race for one conditional
 - direct messages: one conversation per (channel, citizen);
 - public comments/replies under one of our posts: one per (channel, citizen, post), so a citizen's
   comments under a post thread together; a mention not under a post of ours: per (channel, citizen).
+Before those rules: a citizen's reply to one of our answers, or to their own earlier message, joins
+the conversation that message is in (`thread_joining`; the store finds it by the platform's id of
+the message replied to). Only the same citizen's conversation of the same kind is joined, so a
+stranger replying under someone's thread, or a private reply to a public answer, keeps its own.
 Raw platform ids never appear in a key: the citizen key is a hash (the GDPR index is keyed by it).
 """
 
@@ -14,7 +18,9 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from chalicelib.inbox.model import Citizen, InboundMessage
+from chalicelib.channels.atproto import PostRef
+from chalicelib.channels.base import PermanentError
+from chalicelib.inbox.model import Citizen, Conversation, InboundMessage
 
 CITIZEN_KEY = re.compile(r"^[0-9a-f]{32}$")
 CONVERSATION_ID = re.compile(r"^[0-9a-f]{20}$")
@@ -50,3 +56,24 @@ def thread_of(message: InboundMessage) -> Thread:
     key = citizen_key(message.tenant, message.citizen)
     post = message.in_reply_to_remote_id if message.kind == "comment" else None
     return Thread(conversation_id(message.tenant, message.channel, key, post), key, post)
+
+
+def thread_joining(message: InboundMessage, answered: Conversation | None) -> Thread:
+    """The message's thread: `answered` (the conversation of the message it replies to) when that is
+    the same citizen's conversation of the same kind, else the one its keys give."""
+    own = thread_of(message)
+    if answered is None or answered.citizen_key != own.citizen_key or answered.kind != message.kind:
+        return own
+    return Thread(answered.id, own.citizen_key, answered.post_remote_id)
+
+
+def replied_id(platform: str, remote_id: str) -> str:
+    """The id a citizen's reply names one of our answers by (their message's parent_message_id), from
+    the answer's remote id: the same, but for Bluesky, whose remote id is our PostRef and whose
+    replies name the post's at:// URI."""
+    if platform != "bluesky":
+        return remote_id
+    try:
+        return PostRef.decode(remote_id).uri
+    except PermanentError:
+        return remote_id

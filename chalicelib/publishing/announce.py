@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.announcements import Announcement, Priority
 from chalicelib.clock import epoch
-from chalicelib.config.models import Source, Tenant
+from chalicelib.config.models import AnyChannel, Source, Tenant
 from chalicelib.sources.cms import FeedItem
 from chalicelib.storage import dynamo
 from chalicelib.storage.announcements import announcement_item
@@ -83,34 +83,56 @@ def announce(
             seen_item(tenant.id, key, source.id, moment, f"announced:{announcement.id}") for key in item_keys
         )
     ]
-    return write_announcement(tenant, source.id, announcement, moment, guards=guards)
+    written = write_announcements(
+        tenant, tenant.channels_for(source.id), [Outgoing(announcement)], moment, guards=guards
+    )
+    return written[0] if written else None
 
 
-def write_announcement(
+@dataclass(frozen=True)
+class Outgoing:
+    """One announcement to write, and the posts it replies under on each channel (if any)."""
+
+    announcement: Announcement
+    thread_anchor: str | None = None
+
+
+def write_announcements(
     tenant: Tenant,
-    source_id: str,
-    announcement: Announcement,
+    channels: Sequence[AnyChannel],
+    outgoing: Sequence[Outgoing],
     moment: datetime,
     *,
     guards: Sequence[dict[str, Any]],
-    thread_anchor: str | None = None,
-) -> Announced | None:
+) -> list[Announced] | None:
     """One transaction: the `guards` (the rows that say this content was handled, conditional so
-    that two pollers cannot both announce it), the announcement and one pending delivery per
-    channel routed from the source. None if a guard's condition failed: announced already."""
-    deliveries = [
-        delivery_item(
-            tenant=tenant.id,
-            announcement_id=announcement.id,
-            channel=channel.id,
-            platform=channel.platform,
-            lane=announcement.priority,
-            created=moment,
-            thread_anchor=thread_anchor,
+    that two pollers cannot both announce it), each announcement and one pending delivery of it per
+    channel. Several announcements go together when one change needs several posts (an alert raised:
+    a new post and a reply in the old thread), so neither is ever written without the other.
+    None if a guard's condition failed: announced already."""
+    written: list[tuple[Announcement, list[dict[str, Any]]]] = [
+        (
+            item.announcement,
+            [
+                delivery_item(
+                    tenant=tenant.id,
+                    announcement_id=item.announcement.id,
+                    channel=channel.id,
+                    platform=channel.platform,
+                    lane=item.announcement.priority,
+                    created=moment,
+                    thread_anchor=item.thread_anchor,
+                )
+                for channel in channels
+            ],
         )
-        for channel in tenant.channels_for(source_id)
+        for item in outgoing
     ]
-    rows = [announcement_item(announcement, moment), *deliveries]
+    rows = [
+        row
+        for announcement, deliveries in written
+        for row in (announcement_item(announcement, moment), *deliveries)
+    ]
     try:
         dynamo.client().transact_write_items(
             TransactItems=[*guards, *(put(row, "attribute_not_exists(pk)") for row in rows)]
@@ -119,7 +141,10 @@ def write_announcement(
         if dynamo.is_condition_failure(error):
             return None
         raise
-    return Announced(announcement, [delivery_from_item(row) for row in deliveries])
+    return [
+        Announced(announcement, [delivery_from_item(row) for row in deliveries])
+        for announcement, deliveries in written
+    ]
 
 
 def put(

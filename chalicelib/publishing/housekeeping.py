@@ -12,7 +12,7 @@ from chalicelib.config.loader import current_config
 from chalicelib.observability import logger
 from chalicelib.publishing.lanes import enqueue
 from chalicelib.storage import deliveries as store
-from chalicelib.storage.source_state import SourceState, list_source_states
+from chalicelib.storage.source_state import SourceState, source_states
 
 # A pending delivery never attempted after this long has lost its message (crash between the
 # DynamoDB write and the SQS send): send it again. A duplicate message is harmless (claim dedupes).
@@ -25,9 +25,10 @@ def run_housekeeping(now: datetime | None = None) -> dict[str, Any]:
     now = now or utcnow()
     requeued = 0
     stale: list[str] = []
+    feeds: dict[str, SourceState] = {}  # an alert feed's row, read once for all its tenants
     for tenant in current_config().tenants:
         requeued += requeue_lost_deliveries(tenant.id, now)
-        states = {s.source: s for s in list_source_states(tenant.id)}
+        states = source_states(tenant, feeds)
         stale.extend(
             f"{tenant.id}/{source.id}" for source in tenant.sources if is_stale(states.get(source.id), now)
         )

@@ -1,6 +1,8 @@
 """The two SQS lanes (normal, urgent) and the messages that travel on them: a delivery of an
-announcement to a channel, and on the urgent lane a reply to a citizen (chalicelib/inbox). Both are
-references to a row, never content; `parse_message` is the one place that tells them apart."""
+announcement to a channel, and on the urgent lane a reply to a citizen (chalicelib/inbox), a slice
+of an alert feed's tenants to announce to (chalicelib/alerts/fanout.py) and a feed body a WebSub hub
+pushed (chalicelib/alerts/polling.py). All are references to rows, never content; `parse_message`
+is the one place that tells them apart."""
 
 from __future__ import annotations
 
@@ -72,11 +74,48 @@ class ReplyJob:
         )
 
 
+@dataclass(frozen=True)
+class AnnounceJob:
+    """Announce a feed's alerts to one slice of the tenants listing it: `chunk` of the feed's
+    members sorted by tenant id, the alerts from the snapshot `snapshot` (chalicelib/alerts/fanout.py)."""
+
+    feed: str
+    snapshot: str
+    chunk: int
+    lane: Lane = "urgent"
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "v": 1,
+                "kind": "announce",
+                "feed": self.feed,
+                "snapshot": self.snapshot,
+                "chunk": self.chunk,
+                "lane": self.lane,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class PushJob:
+    """Read and announce a feed now: the body its WebSub hub pushed (`push`, the stored body's key),
+    or, when that could not be stored, the feed as the poller fetches it (`push` None)."""
+
+    feed: str
+    push: str | None
+    lane: Lane = "urgent"
+
+    def to_json(self) -> str:
+        return json.dumps({"v": 1, "kind": "push", "feed": self.feed, "push": self.push, "lane": self.lane})
+
+
 LaneMessage = DeliveryMessage | ReplyJob
+AlertJob = AnnounceJob | PushJob
 
 
-def parse_message(body: str) -> LaneMessage:
-    """A lane message of either kind; a delivery names no `kind` (its messages came first)."""
+def parse_message(body: str) -> LaneMessage | AlertJob:
+    """A lane message of any kind; a delivery names no `kind` (its messages came first)."""
     if len(body) > _MAX_BODY:
         raise BadMessage("message body too large")
     try:
@@ -97,14 +136,44 @@ def parse_message(body: str) -> LaneMessage:
             channel=_identifier(data, "channel"),
             lane=lane,
         )
+    if kind in ("announce", "push"):
+        return _alert_job(data, kind)
     if kind != "delivery":
-        raise BadMessage("kind must be delivery or reply")
+        raise BadMessage("kind must be delivery, reply, announce or push")
     return DeliveryMessage(
         tenant=_identifier(data, "tenant"),
         announcement_id=_identifier(data, "announcement"),
         channel=_identifier(data, "channel"),
         lane=lane,
     )
+
+
+def _alert_job(data: dict[str, Any], kind: str) -> AlertJob:
+    if kind == "push":
+        push = data.get("push")
+        return PushJob(
+            feed=_identifier(data, "feed"), push=None if push is None else _identifier(data, "push")
+        )
+    chunk = data.get("chunk")
+    if not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 0:
+        raise BadMessage("chunk must be a number")
+    return AnnounceJob(feed=_identifier(data, "feed"), snapshot=_identifier(data, "snapshot"), chunk=chunk)
+
+
+def send_jobs(jobs: Sequence[AlertJob]) -> int:
+    """Queue alert jobs on the urgent lane; how many SQS accepted (the caller's state says what a
+    refused one means: its feed is read again on the next pass)."""
+    accepted = 0
+    for start in range(0, len(jobs), _SEND_BATCH):
+        response = _sqs().send_message_batch(
+            QueueUrl=queue_url("urgent"),
+            Entries=[
+                {"Id": str(i), "MessageBody": job.to_json()}
+                for i, job in enumerate(jobs[start : start + _SEND_BATCH])
+            ],
+        )
+        accepted += len(response.get("Successful", []))
+    return accepted
 
 
 def _identifier(data: dict[str, Any], name: str) -> str:

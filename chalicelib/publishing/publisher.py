@@ -24,11 +24,16 @@ from chalice.app import SQSEvent
 
 from chalicelib import observability as obs
 from chalicelib import settings
+from chalicelib.announcements import Announcement
 from chalicelib.channels.base import (
     AuthError,
+    ChannelAdapter,
+    Editing,
     PermanentError,
+    PostGone,
     PostResult,
     RateLimited,
+    RenderedPost,
     RetryableError,
     Skipped,
 )
@@ -42,8 +47,10 @@ from chalicelib.observability import logger
 from chalicelib.publishing import budget
 from chalicelib.publishing.lanes import (
     MAX_SQS_DELAY_SECONDS,
+    AnnounceJob,
     DeliveryMessage,
     LaneMessage,
+    PushJob,
     ReplyJob,
     delay_message,
     parse_message,
@@ -53,7 +60,7 @@ from chalicelib.storage import channel_health
 from chalicelib.storage import deliveries as store
 from chalicelib.storage.alert_threads import highest_active_level
 from chalicelib.storage.announcements import get_announcement
-from chalicelib.storage.deliveries import ClaimOutcome, Delivery
+from chalicelib.storage.deliveries import ClaimOutcome, Delivery, PostedAs
 
 # Stop taking new records when the invocation is this close to its timeout, so a record is never
 # cut off between the platform's answer and the record of it: longer than the slowest record
@@ -140,6 +147,12 @@ def handle_batch(event: SQSEvent) -> dict[str, Any]:
 
 def publish_record(invocation: _Invocation, record: SQSRecord) -> None:
     message = parse_message(record.body)
+    # Alert jobs (a large feed's announce slices, WebSub pushes) ride the urgent lane too; their
+    # modules load only in a container that gets one, not on every publisher's cold start.
+    if isinstance(message, AnnounceJob | PushJob):
+        from chalicelib.alerts.polling import run_alert_job
+
+        return run_alert_job(message)
     if isinstance(message, ReplyJob):
         return sending.send_reply(message, _LaneRules(invocation, message, record))
     # The announcement id is the correlation id: it ties the poll that found an item to every
@@ -211,7 +224,7 @@ def _attempt(
         refusal = _take_budget(message, channel, taken_at)
         if refusal is not None:
             return _wait_for_budget(invocation, message, record, delivery, refusal)
-        result = _post(delivery, channel, reply_to)
+        result, posted_as = _post(delivery, channel, reply_to)
     except RetryableError as error:
         return _retry(invocation, message, record, delivery, error)
     except AuthError as error:
@@ -221,7 +234,7 @@ def _attempt(
     except Exception:
         store.release_delivery(delivery, "internal", "unexpected error (see logs)", utcnow())
         raise
-    _record(delivery, result)
+    _record(delivery, result, posted_as)
     return None
 
 
@@ -349,16 +362,24 @@ def _retry_later(
     raise RetryLater(error.reason)
 
 
-def _record(delivery: Delivery, result: PostResult) -> None:
+def _record(delivery: Delivery, result: PostResult, posted_as: PostedAs) -> None:
     now = utcnow()
-    if not store.record_posted(delivery, result.remote_id, result.url, now):
+    if not store.record_posted(delivery, result.remote_id, result.url, now, posted_as=posted_as):
+        if posted_as == "edit":
+            return  # another worker made the same edit: idempotent, nothing shows twice
         logger.warning(
             "Delivery was already recorded as posted: duplicate post", extra={"remote_id": result.remote_id}
         )
         obs.count(obs.DUPLICATE_POSTS, platform=delivery.platform)
         return
+    # How it went out (post, reply, edit) is on the delivery and in the log, not a metric dimension:
+    # each dimension set is a metric of its own, billed, and the dashboard reads the per-platform one.
     obs.count(obs.POSTS_PUBLISHED, platform=delivery.platform)
     obs.seconds(obs.PUBLISH_LATENCY, (now - delivery.created_at).total_seconds())
+    if posted_as == "edit":
+        # The edited post stays linked to the announcement it was made for (the thread's first).
+        logger.info("Edited", extra={"remote_id": result.remote_id, "attempts": delivery.attempts})
+        return
     try:
         # Citizens' replies to this post then link to its announcement in the inbox.
         inbox_store.link_post(
@@ -405,16 +426,51 @@ def _channel(tenant: str, channel_id: str) -> AnyChannel:
     return channel
 
 
-def _post(delivery: Delivery, channel: AnyChannel, reply_to: str | None) -> PostResult:
+def _post(delivery: Delivery, channel: AnyChannel, reply_to: str | None) -> tuple[PostResult, PostedAs]:
+    """Post the delivery, and say how it went out. An alert's update on a channel that edits
+    rewrites the thread's first post; if the platform refuses the edit for good it replies in the
+    thread instead. A reply whose post is gone (PostGone) goes out as a post of its own, once."""
     announcement = get_announcement(delivery.tenant, delivery.announcement_id)
     if announcement is None:
         raise PermanentError("announcement not found", reason="announcement_missing")
     if announcement.valid_until and announcement.valid_until <= utcnow():
         raise PermanentError("the alert expired before it could be posted", reason="expired")
     adapter = adapter_for(channel)
-    return adapter.publish(
-        adapter.render(announcement), idempotency_key=delivery.idempotency_key, reply_to=reply_to
-    )
+    post = adapter.render(announcement)
+    if reply_to and _edits(channel, announcement) and isinstance(adapter, Editing):
+        try:
+            return adapter.edit(reply_to, post), "edit"
+        except AuthError:
+            raise  # a reply would be refused as well: the channel needs a human
+        except PostGone as error:
+            logger.warning("Post to edit is gone: posting on its own", extra={"reason": error.reason})
+            reply_to = None
+        except PermanentError as error:
+            # Retryable errors are not caught: the retry edits again, and an edit is idempotent.
+            logger.warning(
+                "Edit refused: replying in the thread instead",
+                extra={"reason": error.reason, "error": str(error)},
+            )
+    return _publish(adapter, post, delivery, reply_to)
+
+
+def _edits(channel: AnyChannel, announcement: Announcement) -> bool:
+    """Only an update edits: a new alert, a level increase and an end are posts people must see."""
+    return announcement.alert_change == "update" and channel.alert_updates == "edit"
+
+
+def _publish(
+    adapter: ChannelAdapter, post: RenderedPost, delivery: Delivery, reply_to: str | None
+) -> tuple[PostResult, PostedAs]:
+    key = delivery.idempotency_key
+    if reply_to is None:
+        return adapter.publish(post, idempotency_key=key), "post"
+    try:
+        return adapter.publish(post, idempotency_key=key, reply_to=reply_to), "reply"
+    except PostGone as error:
+        # Nothing was posted, so the same key serves the post of its own.
+        logger.warning("Post to reply to is gone: posting on its own", extra={"reason": error.reason})
+        return adapter.publish(post, idempotency_key=key), "post"
 
 
 def _backoff(attempts: int) -> float:

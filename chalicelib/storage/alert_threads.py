@@ -1,11 +1,17 @@
 """Alert threads as stored per tenant: every CAP identifier that belongs to a thread (the first
 alert and each update) has a row pointing at the thread's facts and its anchor announcement, so an
-update that references any earlier identifier finds the thread in one batch read."""
+update that references any earlier identifier finds the thread in one batch read.
+
+Every row carries the digest of the tenant's alert config it was decided under: a row without a
+thread (read, nothing posted) counts only under the same config, so an alert skipped before a
+comune's zone was fixed is decided again. Test and Exercise alerts shown in the sandbox have rows of
+their own (another partition), so a drill can never touch a real alert's thread."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,23 +29,49 @@ def alert_key(sender: str, identifier: str) -> str:
     return hashlib.sha256(f"{sender}\n{identifier}".encode()).hexdigest()[:40]
 
 
+@dataclass(frozen=True)
+class AlertLedger:
+    """Where one tenant's handled alerts are recorded, and under which alert config."""
+
+    tenant: str
+    digest: str  # chalicelib.alerts.areas.config_digest of the tenant's alert config
+    drill: bool = False  # Test and Exercise alerts shown in the sandbox
+
+    @property
+    def pk(self) -> str:
+        return keys.drill_alert_pk(self.tenant) if self.drill else keys.alert_pk(self.tenant)
+
+    def claim(self) -> tuple[str, dict[str, Any]]:
+        """The condition (and its values) for writing an alert's own row: new, or one that said
+        "no post" under another config. A row with a thread is never overwritten, and two pollers
+        deciding under the same config cannot both write it."""
+        return (
+            "attribute_not_exists(pk) OR (attribute_not_exists(anchor)"
+            " AND (attribute_not_exists(config_digest) OR config_digest <> :digest))",
+            {":digest": self.digest},
+        )
+
+
 def handled_row(
-    tenant: str, sender: str, identifier: str, now: datetime, until: datetime | None
+    ledger: AlertLedger, sender: str, identifier: str, now: datetime, until: datetime | None
 ) -> dict[str, Any]:
-    """An alert that was read and needed no post for this tenant: it is not read again."""
+    """An alert that was read and needed no post for this tenant: not read again under this config."""
     return {
-        "pk": keys.alert_pk(tenant),
+        "pk": ledger.pk,
         "sk": alert_key(sender, identifier),
         "sender": sender,
         "identifier": identifier,
+        "config_digest": ledger.digest,
         "updated_at": iso(now),
         "expires_at": epoch(max(until or now, now) + KEEP_AFTER_EXPIRY),
     }
 
 
-def thread_row(tenant: str, sender: str, identifier: str, thread: Thread, now: datetime) -> dict[str, Any]:
+def thread_row(
+    ledger: AlertLedger, sender: str, identifier: str, thread: Thread, now: datetime
+) -> dict[str, Any]:
     facts = thread.facts
-    return handled_row(tenant, sender, identifier, now, facts.expires) | {
+    return handled_row(ledger, sender, identifier, now, facts.expires) | {
         "anchor": thread.anchor,
         "ended": thread.ended,
         "level": int(facts.level),
@@ -51,15 +83,17 @@ def thread_row(tenant: str, sender: str, identifier: str, thread: Thread, now: d
 
 
 def find_rows(
-    tenant: str, sender_identifiers: Iterable[tuple[str, str]]
+    ledger: AlertLedger, sender_identifiers: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], Thread | None]:
-    """Each (sender, identifier) this tenant has handled, with its thread (None: handled, no post)."""
+    """Each (sender, identifier) this tenant has handled, with its thread (None: handled, no post).
+    A row without a thread written under another config (or before configs were recorded) is left
+    out: that alert is to be decided again."""
     wanted = {alert_key(s, i): (s, i) for s, i in sender_identifiers}
     if not wanted:
         return {}
     request = {
         dynamo.table_name(): {
-            "Keys": [dynamo.to_dynamo({"pk": keys.alert_pk(tenant), "sk": k}) for k in sorted(wanted)],
+            "Keys": [dynamo.to_dynamo({"pk": ledger.pk, "sk": k}) for k in sorted(wanted)],
             "ConsistentRead": True,
         }
     }
@@ -67,7 +101,10 @@ def find_rows(
     for response in dynamo.drain(dynamo.client().batch_get_item, request, "UnprocessedKeys"):
         for raw in response["Responses"].get(dynamo.table_name(), []):
             item = dynamo.from_dynamo(raw)
-            found[wanted[item["sk"]]] = _thread(item) if item.get("anchor") else None
+            if item.get("anchor"):
+                found[wanted[item["sk"]]] = _thread(item)
+            elif item.get("config_digest") == ledger.digest:
+                found[wanted[item["sk"]]] = None
     return found
 
 

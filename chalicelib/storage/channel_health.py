@@ -21,6 +21,19 @@ State = Literal["healthy", "unhealthy"]
 
 
 @dataclass(frozen=True)
+class WebhookHealth:
+    """An inbox channel's webhook registration as the channel check last found it
+    (chalicelib/inbox/webhook_setup.py). Kept apart from `state`: a lost webhook stops citizens'
+    messages, not posts, so it must not hold deliveries."""
+
+    outcome: str  # ok, registered, unregistered, error
+    reason: str  # ok, lost, delivery_error, auth, no_public_url, ...
+    detail: str  # never a secret
+    broken: bool  # citizens' messages may not be arriving
+    checked_at: datetime
+
+
+@dataclass(frozen=True)
 class ChannelHealth:
     tenant: str
     channel: str
@@ -31,6 +44,7 @@ class ChannelHealth:
     since: datetime  # when the state last changed
     checked_at: datetime
     token_expires_at: datetime | None = None
+    webhook: WebhookHealth | None = None  # inbox channels whose platform calls us only
 
     @property
     def healthy(self) -> bool:
@@ -72,6 +86,7 @@ def record_health(health: ChannelHealth) -> bool:
         "detail": health.detail[:300],
         "checked_at": iso(health.checked_at),
         **({"token_expires_at": iso(health.token_expires_at)} if health.token_expires_at else {}),
+        **_webhook_item(health.webhook),
     }
     try:
         # Same state: keep `since`. The condition fails when the state changes, then `since` moves.
@@ -104,4 +119,29 @@ def _from_item(item: dict[str, Any]) -> ChannelHealth:
         since=parse_iso(str(item["since"])),
         checked_at=parse_iso(str(item["checked_at"])),
         token_expires_at=parse_iso(str(expires)) if expires else None,
+        webhook=_webhook_from(item),
+    )
+
+
+def _webhook_item(webhook: WebhookHealth | None) -> dict[str, Any]:
+    if webhook is None:
+        return {}
+    return {
+        "webhook_outcome": webhook.outcome,
+        "webhook_reason": webhook.reason,
+        "webhook_detail": webhook.detail[:300],
+        "webhook_broken": webhook.broken,
+        "webhook_checked_at": iso(webhook.checked_at),
+    }
+
+
+def _webhook_from(item: dict[str, Any]) -> WebhookHealth | None:
+    if "webhook_outcome" not in item:
+        return None
+    return WebhookHealth(
+        outcome=str(item["webhook_outcome"]),
+        reason=str(item.get("webhook_reason", "")),
+        detail=str(item.get("webhook_detail", "")),
+        broken=bool(item.get("webhook_broken")),
+        checked_at=parse_iso(str(item["webhook_checked_at"])),
     )

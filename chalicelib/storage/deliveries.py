@@ -23,6 +23,10 @@ from chalicelib.storage import dynamo, keys
 
 Status = Literal["pending", "in_flight", "posted", "failed", "skipped"]
 Lane = Literal["normal", "urgent"]
+# How a posted delivery went out: a post of its own, a reply in its alert thread, or an edit of the
+# thread's first post (alert updates on channels with `alert_updates: edit`). A delivery with a
+# thread anchor posted as "post" went out unthreaded (its thread's first post failed or was deleted).
+PostedAs = Literal["post", "reply", "edit"]
 DELIVERY_TTL = timedelta(days=400)
 # Longer than the slowest platform exchange (connect + read timeouts, two calls for Mastodon).
 DEFAULT_LEASE_SECONDS = 120.0
@@ -51,6 +55,7 @@ class Delivery:
     error: str | None = None
     # The announcement whose post on this same channel this one replies to (alert threads).
     thread_anchor: str | None = None
+    posted_as: PostedAs | None = None  # once posted (None for deliveries posted before it was recorded)
 
     @property
     def key(self) -> dict[str, Any]:
@@ -129,6 +134,7 @@ def delivery_from_item(item: dict[str, Any]) -> Delivery:
         error_reason=item.get("error_reason"),
         error=item.get("error"),
         thread_anchor=item.get("thread_anchor"),
+        posted_as=item.get("posted_as"),
     )
 
 
@@ -193,22 +199,31 @@ def _refused_claim(old: dict[str, Any] | None) -> Claim:
     return Claim(outcome, delivery)
 
 
-def record_posted(delivery: Delivery, remote_id: str, url: str | None, now: datetime) -> bool:
-    """Record the platform's id right after success. False if it was already recorded as posted
-    (a second worker posted too: a duplicate on a platform without idempotency)."""
+def record_posted(
+    delivery: Delivery, remote_id: str, url: str | None, now: datetime, *, posted_as: PostedAs = "post"
+) -> bool:
+    """Record the platform's id right after success (for an edit, the edited post's). False if it
+    was already recorded as posted (a second worker posted too: a duplicate on a platform without
+    idempotency)."""
     try:
         dynamo.client().update_item(
             TableName=dynamo.table_name(),
             Key=delivery.key,
             UpdateExpression=(
-                "SET #s = :posted, remote_id = :rid, posted_at = :now, updated_at = :now"
+                "SET #s = :posted, remote_id = :rid, posted_at = :now, updated_at = :now, posted_as = :as"
                 + (", #u = :url" if url else "")
                 + " REMOVE lease_until, gsi1pk, gsi1sk, error_reason, #e"
             ),
             ConditionExpression="#s <> :posted",
             ExpressionAttributeNames={"#s": "status", "#e": "error", **({"#u": "url"} if url else {})},
             ExpressionAttributeValues=dynamo.values(
-                {":posted": "posted", ":rid": remote_id, ":now": iso(now), **({":url": url} if url else {})}
+                {
+                    ":posted": "posted",
+                    ":rid": remote_id,
+                    ":now": iso(now),
+                    ":as": posted_as,
+                    **({":url": url} if url else {}),
+                }
             ),
         )
     except ClientError as error:

@@ -10,6 +10,8 @@ Access patterns (none scans):
                                    deliveries leave the index, so it only holds work and failures)
   alert thread of an id  batchget pk=T#{tenant}#ALERT      sk={hash of sender and identifier}
                                    (every identifier of a thread, original and updates, has a row)
+  drill alert thread     batchget pk=T#{tenant}#ALERTDRILL  sk=(as above)  (Test/Exercise alerts shown
+                                   in the local sandbox: apart, so a drill never touches a real thread)
   active alert threads   query    pk=T#{tenant}#ACTIVE     sk={anchor announcement}  (crisis mode)
   channel health         get      pk=T#{tenant}            sk=HEALTH#{channel}
   health of a tenant     query    pk=T#{tenant}            sk begins_with HEALTH#
@@ -18,6 +20,11 @@ Access patterns (none scans):
   all subscriptions      query    pk=WEBSUB                sk begins_with SUB#   (the renewal schedule)
                                    (not keyed by tenant: one subscription per alert feed serves every
                                    tenant listing it, as one poll does; a deployment has a handful)
+  alert feed state       get/put  pk=T#~alert-feeds        sk=SOURCE#{feed key}  (a SourceState whose
+                                   tenant is ALERT_FEEDS: one row per distinct alert feed, read once a
+                                   pass however many tenants list the feed; `~` is never in a tenant id)
+  parsed alerts snapshot get/put  pk=FEED#{feed key}       sk=SNAP#{content hash}  (gzip'd JSON, TTL)
+  pushed WebSub body     get/put  pk=FEED#{feed key}       sk=PUSH#{body hash}  (gzip'd, TTL)
 Citizens' inbox (chalicelib/inbox; personal rows carry expires_at = last activity + retention):
   conversation           get/put  pk=T#{tenant}            sk=CONV#{conversation}  (version attribute)
   conversations of a post query   gsi1pk=T#{tenant}#POSTCONV#{announcement}  gsi1sk={opened iso}#{conv}
@@ -72,6 +79,10 @@ def alert_pk(tenant: str) -> str:
     return f"T#{tenant}#ALERT"
 
 
+def drill_alert_pk(tenant: str) -> str:
+    return f"T#{tenant}#ALERTDRILL"
+
+
 def active_alert_pk(tenant: str) -> str:
     return f"T#{tenant}#ACTIVE"
 
@@ -93,6 +104,21 @@ SUBSCRIPTION_PREFIX = "SUB#"
 
 def subscription_sk(subscription_id: str) -> str:
     return f"{SUBSCRIPTION_PREFIX}{subscription_id}"
+
+
+ALERT_FEEDS = "~alert-feeds"  # the pseudo-tenant of alert feed state rows
+
+
+def feed_pk(feed_key: str) -> str:
+    return f"FEED#{feed_key}"
+
+
+def snapshot_sk(content_hash: str) -> str:
+    return f"SNAP#{content_hash}"
+
+
+def pushed_body_sk(body_hash: str) -> str:
+    return f"PUSH#{body_hash}"
 
 
 # Citizens' inbox

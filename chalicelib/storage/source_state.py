@@ -1,4 +1,8 @@
-"""Per-source polling state: validators for conditional GET, health, back-off."""
+"""Per-source polling state: validators for conditional GET, health, back-off.
+
+A CMS source has its row under its tenant. An alert feed has one row of its own, whoever lists it
+(tenant `keys.ALERT_FEEDS`, source its feed key): a national feed listed by 7,900 comuni is polled,
+and its state read, once a pass. `source_states` gives a tenant's view of both kinds."""
 
 from __future__ import annotations
 
@@ -6,8 +10,12 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from chalicelib.clock import iso, parse_iso
+from chalicelib.config.models import Tenant
 from chalicelib.storage import dynamo, keys
+from chalicelib.storage.alert_feeds import feed_key
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,11 @@ class SourceState:
     last_error: str | None = None
     consecutive_failures: int = 0
     not_before: datetime | None = None  # Retry-After / Cache-Control from the site
+    # Alert feeds only: the fingerprint of the tenants listing the feed and of their alert configs
+    # when it was last announced (a new member or a fixed zone makes the next pass announce again),
+    # and the snapshot of the alerts last read (an Atom read fetches only what it does not hold).
+    members_digest: str | None = None
+    snapshot: str | None = None
 
     @property
     def failing(self) -> bool:
@@ -97,4 +110,41 @@ def list_source_states(tenant: str) -> list[SourceState]:
         ExpressionAttributeValues=dynamo.values({":pk": keys.tenant_pk(tenant), ":prefix": "SOURCE#"}),
     ):
         states.extend(_from_item(dynamo.from_dynamo(raw)) for raw in page["Items"])
+    return states
+
+
+def feed_state(feed: str) -> SourceState:
+    """The state row of an alert feed (by its feed key)."""
+    return get_source_state(keys.ALERT_FEEDS, feed)
+
+
+def forget_members(feed: str) -> None:
+    """Make the next pass over an alert feed announce its current body again, as for a new member
+    (an announce job found its snapshot gone). Never creates a row."""
+    try:
+        dynamo.client().update_item(
+            TableName=dynamo.table_name(),
+            Key=dynamo.to_dynamo({"pk": keys.tenant_pk(keys.ALERT_FEEDS), "sk": keys.source_sk(feed)}),
+            UpdateExpression="REMOVE members_digest",
+            ConditionExpression="attribute_exists(pk)",
+        )
+    except ClientError as error:
+        if not dynamo.is_condition_failure(error):
+            raise
+
+
+def source_states(tenant: Tenant, feeds: dict[str, SourceState] | None = None) -> dict[str, SourceState]:
+    """The state of each source of a tenant that has one, by source id: CMS sources from the
+    tenant's rows, alert sources from their feed's row (rows an older version kept per tenant for
+    alert sources are ignored). `feeds`: a cache of feed rows the caller keeps for one run over all
+    tenants, so a feed listed by every comune is read once."""
+    cache = {} if feeds is None else feeds
+    alert_sources = {source.id: source for source in tenant.alert_sources}
+    states = {s.source: s for s in list_source_states(tenant.id) if s.source not in alert_sources}
+    for source in alert_sources.values():
+        key = feed_key(str(source.url), source.format)
+        if key not in cache:
+            cache[key] = feed_state(key)
+        if cache[key].first_poll is not None:
+            states[source.id] = cache[key]
     return states

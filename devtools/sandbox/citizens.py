@@ -11,6 +11,11 @@ them made up by devtools/stack.py).
     citizens.replay(sent)     # the same request again, byte for byte (a platform's redelivery)
     stack.drain()             # process_inbound takes them from the inbox lane
 
+Those calls play the platform themselves. `telegram_via_platform` goes the way a real message goes
+instead: the Telegram fake makes the message and delivers it to the webhook the stack registered with
+it (devtools/sandbox/inbox_webhooks.py), with the secret it was given; the command line sends private
+Telegram messages that way whenever the fake knows the channel's bot.
+
 `post` is the remote id of one of our posts, as the publisher recorded it. While `banditore run` is
 up, from another shell (processing happens on the stack's next pump):
 
@@ -32,6 +37,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,6 +46,7 @@ import requests
 from chalicelib.config.loader import current_config
 from chalicelib.config.models import AnyChannel, FacebookChannel, TelegramChannel
 from chalicelib.secrets import resolve_secret
+from devtools.sandbox.inbox_webhooks import CITIZEN_PATH, bot_key
 
 TIMEOUT = 10.0
 C = TypeVar("C", bound=AnyChannel)
@@ -102,6 +109,29 @@ class Citizens:
             message_id=message["message_id"],
         )
         return self._telegram(tenant, channel, message, forged=forged)
+
+    def telegram_via_platform(self, tenant: str, channel: str, text: str) -> Sent | None:
+        """A message in the citizen's private chat with the bot, made and delivered by the Telegram
+        fake to the webhook registered for the channel's bot; `status` is how the webhook answered
+        the fake. None when the fake has no webhook for that bot (a channel with a real token, or no
+        sandbox): write with `telegram_message` then."""
+        if self.sandbox_url is None:
+            return None
+        settings = _channel(tenant, channel, TelegramChannel)
+        payload = {
+            "bot": bot_key(resolve_secret(settings.token)),
+            "text": text,
+            "user_id": self.person.user_id,
+        }
+        url = f"{self.sandbox_url}/telegram{CITIZEN_PATH}"
+        response = requests.post(url, json=payload, timeout=TIMEOUT)
+        if response.status_code == HTTPStatus.NOT_FOUND:  # the fake knows no webhook for this bot
+            return None
+        response.raise_for_status()
+        result = response.json()["result"]
+        headers = {"Content-Type": "application/json"}
+        body = json.dumps(payload).encode()
+        return Sent(url, body, headers, int(result["webhook_status"] or 0), int(result["message_id"]))
 
     def telegram_comment(
         self,
@@ -316,12 +346,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.what == "facebook" and not args.post:
         parser.error("facebook: --post è obbligatorio")
-    if args.what == "telegram":
-        sent = (
-            citizens.telegram_comment(args.tenant, args.channel, args.text, post=args.post)
-            if args.post
-            else citizens.telegram_message(args.tenant, args.channel, args.text)
-        )
+    if args.what == "telegram" and args.post:
+        sent = citizens.telegram_comment(args.tenant, args.channel, args.text, post=args.post)
+    elif args.what == "telegram":
+        sent = citizens.telegram_via_platform(
+            args.tenant, args.channel, args.text
+        ) or citizens.telegram_message(args.tenant, args.channel, args.text)
     elif args.what == "facebook":
         sent = citizens.facebook_comment(args.tenant, args.channel, args.text, post=args.post)
     else:

@@ -3,7 +3,10 @@ weight, Idempotency-Key replays within 1 h and X-RateLimit-* headers, as written
 media uploads (multipart, processed at once or after polls, as `media_async` and `media_pending_polls`
 say), statuses naming media or a parent checked as Mastodon checks them. `citizen_status` makes a
 status of another account (a citizen mentioning the comune, publicly or in a direct message), which
-our statuses can then answer."""
+our statuses can then answer. PUT /api/v1/statuses/:id edits a status of the token's account (text,
+language, media; recorded in the post's `edits`), 404 "Record not found" for any other or a deleted
+one, the same validation as a new status (422), and no new edit when nothing changed, as Mastodon.
+`delete_status` deletes a status as its author would: replies to it are then refused (404)."""
 
 from __future__ import annotations
 
@@ -125,6 +128,7 @@ def multipart_form(request: Request) -> dict[str, tuple[str | None, str, bytes]]
 
 
 _STATUS_PAGE = re.compile(r"/@[^/]+/(\d+)")
+_STATUS = re.compile(r"/api/v1/statuses/(\d+)")
 _MEDIA = re.compile(r"/api/v1/media/(\d+)")
 _MEDIA_FILE = re.compile(r"/system/media/(\d+)")
 
@@ -150,6 +154,7 @@ class MastodonFake:
             self._windows: dict[str, tuple[int, int]] = {}  # token -> (window number, requests in it)
             self._statuses: set[str] = set()
             self._authors: dict[str, str] = {}  # status id -> account, to tell replies to an account
+            self._own: dict[str, dict[str, Any]] = {}  # statuses posted through the API, as last edited
             self._citizen_statuses: list[dict[str, Any]] = []  # what notifications are made of
             self._media: dict[str, _Media] = {}
             self._last_media_id = 113_000_000_000_000_000
@@ -172,6 +177,12 @@ class MastodonFake:
             self._authors[status["id"]] = acct
             self._citizen_statuses.append(status)
         return status
+
+    def delete_status(self, status_id: str) -> None:
+        """A status deleted by its author: gone for replies and edits."""
+        with self._lock:
+            self._statuses.discard(status_id)
+            self._own.pop(status_id, None)
 
     def fault_reply(self, fault: Fault) -> Reply:
         reset_at = datetime.now(UTC) + timedelta(seconds=fault.retry_after)
@@ -200,6 +211,8 @@ class MastodonFake:
         }
         if (request.method, path) in fixed:
             return fixed[request.method, path]
+        if request.method == "PUT" and (status := _STATUS.fullmatch(path)):
+            return "edit_status", lambda: self.edit_status(request, status.group(1))
         return self._route_by_id(request, path) if request.method == "GET" else None
 
     def _route_by_id(self, request: Request, path: str) -> tuple[str, Answer] | None:
@@ -281,6 +294,51 @@ class MastodonFake:
             return error(422, problem, headers)
         return json_reply(200, self._create(token, key, payload), headers)
 
+    def edit_status(self, request: Request, status_id: str) -> Reply:
+        token = request.bearer_token()
+        if token is None or self._state.is_revoked("mastodon", token):
+            return error(401, "The access token is invalid")
+        headers, limited = self._count_for_rate_limit(token)
+        if limited:
+            return error(429, "Too many requests", headers)
+        payload = request.payload()
+        if payload is None:
+            return error(400, "Error while parsing request body", headers)
+        with self._lock:
+            status = self._own.get(status_id)
+        if status is None or status["account"]["acct"] != _account(token):
+            return error(404, "Record not found", headers)
+        media_ids = payload.get("media_ids") or []
+        kept = [m["id"] for m in status["media_attachments"]]
+        problem = (
+            self._media_problem(token, [i for i in media_ids if i not in kept]) if media_ids else None
+        ) or self._validation_problem(payload)
+        if problem:
+            return error(422, problem, headers)
+        return json_reply(200, self._edit(status, payload, media_ids), headers)
+
+    def _edit(self, status: dict[str, Any], payload: dict[str, Any], media_ids: list[str]) -> dict[str, Any]:
+        """The status after the edit; unchanged (no new edit) when nothing in it changes. An edit
+        names all of the status's media: those it leaves out are removed."""
+        text = str(payload["status"])
+        with self._lock:
+            attachments = [self._media[i] for i in media_ids]
+            media = [_media_json(attachment) for attachment in attachments]
+            edited = {
+                **status,
+                "content": _content(text),
+                "language": payload.get("language", status["language"]),
+                "media_attachments": media,
+            }
+            if edited == status:
+                return status
+            for attachment in attachments:
+                attachment.attached = True
+            edited["edited_at"] = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            self._own[status["id"]] = edited
+        self._state.edit_post("mastodon", status["id"], text)
+        return edited
+
     def _media_problem(self, token: str, media_ids: Any) -> str | None:
         """Mastodon's answers for media a status names: unknown, someone else's, already attached,
         too many or not processed yet."""
@@ -321,6 +379,7 @@ class MastodonFake:
             status = self._status_json(status_id, _account(token), payload, media)
             self._statuses.add(status_id)
             self._authors[status_id] = _account(token)
+            self._own[status_id] = status
             if key:
                 self._idempotent[token, key] = _Remembered(time.monotonic() + IDEMPOTENCY_SECONDS, status)
         options = {name: payload.get(name) for name in ("visibility", "language", "in_reply_to_id")}
@@ -354,7 +413,7 @@ class MastodonFake:
             "language": payload.get("language"),
             "uri": f"{base}/users/{account}/statuses/{status_id}",
             "url": f"{base}/@{account}/{status_id}",
-            "content": "<p>" + html.escape(text).replace("\n", "<br />") + "</p>",
+            "content": _content(text),
             "replies_count": 0,
             "reblogs_count": 0,
             "favourites_count": 0,
@@ -479,6 +538,11 @@ class MastodonFake:
         reset_at = datetime.fromtimestamp((window + 1) * RATE_WINDOW_SECONDS, UTC)
         headers = _rate_headers(max(0, RATE_LIMIT - used), reset_at)
         return headers, self._state.enforce_rate_limits and used > RATE_LIMIT
+
+
+def _content(text: str) -> str:
+    """A status's text as Mastodon's HTML content."""
+    return "<p>" + html.escape(text).replace("\n", "<br />") + "</p>"
 
 
 def _rate_headers(remaining: int, reset_at: datetime) -> dict[str, str]:

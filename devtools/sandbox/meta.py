@@ -11,7 +11,9 @@ Shared by the three (GraphFake):
 
 FacebookFake, a Page: POST /{page}/feed (message, link), /{page}/photos (url, message, alt_text_custom;
 a `url` that is not http(s) is refused with 324), /{post}/comments (message; the post or comment must
-exist); GET /me and /debug_token. The same message posted twice in a row to the same Page is refused
+exist), POST /{post} (a post's new message, kept in its record's `edits`); GET /me and /debug_token.
+`delete_post` deletes a post as the Page's staff would: comments on it and edits of it are then refused
+with 100/33, as a missing node. The same message posted twice in a row to the same Page is refused
 with 506. Citizens: `citizen_comment` comments on a post, `citizen_message` writes to the Page on
 Messenger (at a time of the test's choosing). POST /{page}/messages is the Send API with Messenger's
 rules: `recipient` {"id": page-scoped id} of someone who wrote to the Page, within 24 hours of their
@@ -51,6 +53,7 @@ import regex
 from devtools.sandbox.counting import grapheme_clusters, utf16_units
 from devtools.sandbox.fakes import Answer, BaseUrl
 from devtools.sandbox.faults import Fault
+from devtools.sandbox.inbox_webhooks import MetaSubscriptions
 from devtools.sandbox.state import Post, SandboxState
 from devtools.sandbox.wire import Reply, Request, json_reply, malformed_reply, timeout_reply
 
@@ -103,6 +106,15 @@ def graph_error(
 
 def _invalid(message: str, subcode: int | None = None) -> Reply:
     return graph_error(400, f"(#100) {message}", code=100, subcode=subcode)
+
+
+def _missing(node: str) -> Reply:
+    """What Graph answers a POST naming a node that is not there (deleted, or never was)."""
+    return _invalid(
+        f"Unsupported post request. Object with ID '{node}' does not exist, cannot be loaded due to "
+        "missing permissions, or does not support this operation",
+        subcode=33,
+    )
 
 
 def _outside_window() -> Reply:
@@ -272,6 +284,7 @@ class FacebookFake(GraphFake):
             self._comments: dict[str, datetime] = {}  # citizens' comments: when each was made
             self._privately_answered: set[str] = set()
             self._wrote_at: dict[tuple[str, str], datetime] = {}  # (page, person): their last message
+            self.subscriptions = MetaSubscriptions()  # /{page}/subscribed_apps, /{app}/subscriptions
 
     # -- controls for tests and demos -----------------------------------------------------------
     def citizen_comment(
@@ -293,8 +306,16 @@ class FacebookFake(GraphFake):
         return f"m_{self._new_id()}"
 
     def _handler(self, method: str, node: str, edge: str | None) -> tuple[str, Handler] | None:
+        if edge == "subscribed_apps" and method in {"GET", "POST", "DELETE"}:
+            return edge, lambda page, call: self.subscriptions.page_apps(page, method, call.params)
+        if edge == "subscriptions" and method in {"GET", "POST"}:
+            return edge, lambda app, call: self.subscriptions.app_subscriptions(
+                app, method, call.params, call.token
+            )
         if method == "GET" and edge is None and node in {"me", "debug_token"}:
             return node, self._me if node == "me" else self._debug_token
+        if method == "POST" and edge is None:
+            return "edit", self._edit_post  # POST /{post-id}: the post's new message
         if method != "POST" or edge is None:
             return None
         handlers: dict[str, Handler] = {
@@ -363,16 +384,31 @@ class FacebookFake(GraphFake):
         )
         return json_reply(200, {"id": photo_id, "post_id": post_id})
 
+    def delete_post(self, post_id: str) -> None:
+        """A post deleted on the Page (by its staff): gone for comments and edits."""
+        with self._lock:
+            self._posts.discard(post_id)
+
+    def _edit_post(self, post_id: str, call: GraphCall) -> Reply:
+        """A post's new message (its link card or photo stay), recorded in the post's `edits`."""
+        message = call.get("message")
+        with self._lock:
+            exists = post_id in self._posts
+        if not exists:
+            return _missing(post_id)
+        if not message:
+            return _invalid("Missing message or attachment")
+        if utf16_units(message) > FACEBOOK_MESSAGE_LIMIT:
+            return _invalid(f"Message must be at most {FACEBOOK_MESSAGE_LIMIT} characters long")
+        self._state.edit_post(self.platform, post_id, message)
+        return json_reply(200, {"success": True})
+
     def _comment(self, target: str, call: GraphCall) -> Reply:
         message = call.get("message")
         with self._lock:
             exists = target in self._posts or target in self._comments
         if not exists:
-            return _invalid(
-                f"Unsupported post request. Object with ID '{target}' does not exist, cannot be loaded "
-                "due to missing permissions, or does not support this operation",
-                subcode=33,
-            )
+            return _missing(target)
         if not message:
             return _invalid("Missing message or attachment")
         comment_id = f"{target.rpartition('_')[2]}_{self._new_id()}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,9 +21,10 @@ class Post:
     time: datetime
     idempotency_key: str | None = None
     options: dict[str, Any] = field(default_factory=dict)  # parse_mode, visibility, language...
+    edits: tuple[str, ...] = ()  # the texts it had before each edit, oldest first
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "time": self.time.isoformat()}
+        return {**asdict(self), "time": self.time.isoformat(), "edits": list(self.edits)}
 
 
 class SandboxState:
@@ -71,6 +72,18 @@ class SandboxState:
     def add_post(self, post: Post) -> None:
         with self._lock:
             self._posts.append(post)
+
+    def edit_post(self, platform: str, post_id: str, text: str, *, target: str | None = None) -> Post | None:
+        """Give a post a new text, keeping the one it had in its `edits` (the same text again is no
+        edit); `target` where ids are unique per chat only (Telegram). None if no such post."""
+        with self._lock:
+            for index, post in enumerate(self._posts):
+                if post.platform == platform and post.id == post_id and target in (None, post.target):
+                    if post.text == text:
+                        return post
+                    self._posts[index] = replace(post, text=text, edits=(*post.edits, post.text))
+                    return self._posts[index]
+        return None
 
     def posts(self, platform: str | None = None) -> list[Post]:
         """Posts in the order they were made."""

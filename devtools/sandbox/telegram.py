@@ -6,7 +6,14 @@ listed in `unreachable_photos`, is refused the way Telegram refuses a URL it can
 Citizens: `citizen_message` makes a message a citizen wrote (in their private chat with the bot, or in
 a discussion group), so a reply to it finds it; a reply names the message it answered in its record's
 options ("replied_to") only when that message exists. A bot cannot write first: a private chat no
-citizen opened is refused (403), as Telegram refuses it."""
+citizen opened is refused (403), as Telegram refuses it.
+
+Edits: editMessageText and editMessageCaption change a message the bot sent (a text message's text, a
+photo's caption), recorded in the post's `edits`; refused as Telegram refuses them: the method for the
+other kind of message ("there is no text/caption in the message to edit"), someone else's message
+("message can't be edited"), a deleted one ("message to edit not found"), the same content again
+("message is not modified: ..."). `delete_message` deletes a message as a person would in the app:
+replies to it are then refused unless allow_sending_without_reply, and edits find nothing."""
 
 from __future__ import annotations
 
@@ -17,12 +24,14 @@ import time
 import zlib
 from collections import defaultdict, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from devtools.sandbox.counting import utf16_units
 from devtools.sandbox.fakes import Answer, BaseUrl
 from devtools.sandbox.faults import Fault
+from devtools.sandbox.inbox_webhooks import CITIZEN_PATH, TelegramWebhooks
 from devtools.sandbox.state import Post, SandboxState
 from devtools.sandbox.wire import Reply, Request, json_reply, malformed_reply, timeout_reply
 
@@ -105,6 +114,25 @@ def rate_limited(retry_after: int) -> Reply:
 
 
 _METHOD_PATH = re.compile(r"/bot([^/]+)/([A-Za-z]+)")
+NOT_MODIFIED = (
+    "message is not modified: specified new message content and reply markup are exactly the same as a "
+    "current content and reply markup of the message"
+)
+
+
+@dataclass
+class _Sent:
+    """A message the bot sent, as edits need it: the chat as addressed (the Post's target) and as
+    Telegram shows it, what it is (a text message or a photo) and its text or caption as last sent."""
+
+    target: str
+    chat: dict[str, Any]
+    kind: str  # "text" or "caption"
+    text: str
+    parse_mode: str | None
+
+
+_WEBHOOK_METHODS = {"setWebhook", "getWebhookInfo", "deleteWebhook"}
 
 
 class TelegramFake:
@@ -125,6 +153,9 @@ class TelegramFake:
             self._private_chats: set[int] = set()  # the private chats citizens opened
             self._sent_at: defaultdict[int, deque[float]] = defaultdict(deque)
             self.unreachable_photos: set[str] = set()
+            self._sent: dict[tuple[int, int], _Sent] = {}  # (chat id, message id) of the bot's messages
+            self._deleted: set[tuple[int, int]] = set()
+            self.webhooks = TelegramWebhooks()  # per bot: setWebhook, getWebhookInfo, deleteWebhook
 
     def citizen_message(
         self, chat_id: int, text: str, *, user_id: int | None = None, message_id: int | None = None
@@ -142,6 +173,11 @@ class TelegramFake:
         person = {"id": sender, "is_bot": False, "first_name": "Cittadino"}
         return {"message_id": number, "date": int(time.time()), "chat": chat, "from": person, "text": text}
 
+    def delete_message(self, chat_id: int, message_id: int) -> None:
+        """A message deleted in the app (by the channel's staff, or its author)."""
+        with self._lock:
+            self._deleted.add((chat_id, message_id))
+
     def fault_reply(self, fault: Fault) -> Reply:
         replies: dict[str, Callable[[], Reply]] = {
             "rate_limit": lambda: rate_limited(fault.retry_after),
@@ -154,17 +190,30 @@ class TelegramFake:
         return replies[fault.kind]()
 
     def route(self, request: Request, path: str) -> tuple[str, Answer] | None:
+        if path == CITIZEN_PATH:  # the sandbox's own, see inbox_webhooks
+            return "sandboxCitizen", lambda: self.webhooks.citizen_page(request, self.citizen_message)
         match = _METHOD_PATH.fullmatch(path)
         if match is None:
             return None
         token, method = match.groups()
-        if method == "getMe":
-            return method, lambda: self.get_me(token)
-        if method == "sendPhoto":
-            return method, lambda: self.send(request, token, _shown_caption)
-        if method != "sendMessage":
-            return method, lambda: error(404, "Not Found")
-        return method, lambda: self.send(request, token, _shown_text)
+        if method in _WEBHOOK_METHODS:
+            return method, lambda: self.webhook_call(request, token, method)
+        answers: dict[str, Answer] = {
+            "getMe": lambda: self.get_me(token),
+            "sendMessage": lambda: self.send(request, token, _shown_text),
+            "sendPhoto": lambda: self.send(request, token, _shown_caption),
+            "editMessageText": lambda: self.edit(request, token, "text"),
+            "editMessageCaption": lambda: self.edit(request, token, "caption"),
+        }
+        return method, answers.get(method, lambda: error(404, "Not Found"))
+
+    def webhook_call(self, request: Request, token: str, method: str) -> Reply:
+        if self._state.is_revoked("telegram", token):
+            return error(401, "Unauthorized")
+        payload = request.payload()
+        if payload is None:
+            return error(400, "Bad Request: can't parse request body")
+        return self.webhooks.answer(method, token, payload)
 
     def get_me(self, token: str) -> Reply:
         if self._state.is_revoked("telegram", token):
@@ -224,22 +273,75 @@ class TelegramFake:
 
     def _exists(self, chat_id: int, message_id: int) -> bool:
         with self._lock:
-            return 0 < message_id <= self._last_message_id[chat_id]
+            return (
+                0 < message_id <= self._last_message_id[chat_id]
+                and (chat_id, message_id) not in self._deleted
+            )
+
+    def edit(self, request: Request, token: str, kind: str) -> Reply:
+        """editMessageText (`kind` "text") or editMessageCaption ("caption")."""
+        if self._state.is_revoked("telegram", token):
+            return error(401, "Unauthorized")
+        payload = request.payload()
+        if payload is None:
+            return error(400, "Bad Request: can't parse request body")
+        try:
+            sent = self._editable(payload, kind)
+            shown = _shown_text(payload) if kind == "text" else _shown_caption({**payload, "photo": "sent"})
+            text = payload.get(kind) or ""
+            self._change(sent, text, payload.get("parse_mode"))
+        except _Refusal as refusal:
+            return error(400, f"Bad Request: {refusal}")
+        message_id = payload["message_id"]
+        self._state.edit_post("telegram", str(message_id), text, target=sent.target)
+        chat = sent.chat
+        message = {"message_id": message_id, "sender_chat": chat, "chat": chat, "date": int(time.time())}
+        return json_reply(
+            200, {"ok": True, "result": {**message, kind: shown, "edit_date": int(time.time())}}
+        )
+
+    def _editable(self, payload: dict[str, Any], kind: str) -> _Sent:
+        """The bot's message an edit names, or _Refusal as Telegram refuses the edit."""
+        chat, message_id = _chat(str(payload.get("chat_id", ""))), payload.get("message_id")
+        if chat is None:
+            raise _Refusal("chat not found")
+        if not isinstance(message_id, int):
+            raise _Refusal("message identifier is not specified")
+        with self._lock:
+            sent = self._sent.get((chat["id"], message_id))
+        if not self._exists(chat["id"], message_id):
+            raise _Refusal("message to edit not found")
+        if sent is None:
+            raise _Refusal("message can't be edited")  # not the bot's
+        if sent.kind != kind:
+            raise _Refusal(f"there is no {kind} in the message to edit")
+        return sent
+
+    def _change(self, sent: _Sent, text: str, mode: str | None) -> None:
+        """The message's new content; _Refusal when it is the same as before."""
+        with self._lock:
+            if (sent.text, sent.parse_mode) == (text, mode):
+                raise _Refusal(NOT_MODIFIED)
+            sent.text, sent.parse_mode = text, mode
 
     def _post(self, payload: dict[str, Any], chat: dict[str, Any], shown: str) -> Reply:
         reply = payload.get("reply_parameters")
         # Sent without its reply when that message is gone (allow_sending_without_reply).
         replied_to = reply["message_id"] if reply and self._exists(chat["id"], reply["message_id"]) else None
+        photo = payload.get("photo")
+        kind = "caption" if photo else "text"
         with self._lock:
             self._last_message_id[chat["id"]] += 1
             message_id = self._last_message_id[chat["id"]]
+            self._sent[chat["id"], message_id] = _Sent(
+                str(payload["chat_id"]), chat, kind, payload.get(kind) or "", payload.get("parse_mode")
+            )
         username = chat.get("username")
         options = {
             name: payload.get(name)
             for name in ("parse_mode", "link_preview_options", "disable_notification", "reply_parameters")
         }
         options["replied_to"] = replied_to
-        photo = payload.get("photo")
         options["photo"] = photo
         self._state.add_post(
             Post(

@@ -30,6 +30,9 @@ STALE_PERIOD = Duration.minutes(15)
 HEALTH_PERIOD = Duration.minutes(30)
 # Tokens that expire (Facebook, Instagram, Threads) alarm this many days ahead: time to renew.
 TOKEN_WARNING_DAYS = 7
+# MentionPollFailures alarms when 3 of the last 4 five-minute periods saw a failure (see below).
+MENTION_POLL_EVALUATION_PERIODS = 4
+MENTION_POLL_DATAPOINTS = 3
 
 
 def service_metric(name: str, statistic: str = "Sum", period: Duration = PERIOD) -> cloudwatch.Metric:
@@ -122,6 +125,14 @@ class Monitoring(Construct):
             threshold=TOKEN_WARNING_DAYS,
             comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
         )
+        # Reported by the channel check (every 15 minutes) after it registered what it could: a
+        # webhook still broken means citizens' messages on that channel are not reaching the inbox.
+        self._alarm(
+            "WebhooksBroken",
+            service_metric(obs.WEBHOOKS_BROKEN, statistic="Maximum", period=HEALTH_PERIOD),
+            "Il webhook di uno o più canali con la casella dei cittadini non funziona: i loro messaggi "
+            "non arrivano ('banditore webhooks' dice quali e perché).",
+        )
         # A citizen reporting a danger (danger words or a location) must reach a person in minutes,
         # whatever the office hours: one report is enough.
         self._alarm(
@@ -154,6 +165,19 @@ class Monitoring(Construct):
             "Una o più risposte ai cittadini non sono state consegnate e non verranno ritentate "
             "(il motivo è nei log di publish_urgent): chi ha risposto crede che il cittadino l'abbia letta.",
         )
+        # Every channel's poll runs every 2 minutes and counts a failure (any platform, summed
+        # here); a platform's blip fails a run or two and heals by itself, a revoked token fails
+        # every run until someone renews it. Three bad 5-minute periods out of four pages for the
+        # second, never for the first: mentions wait at their cursor meanwhile, nothing is lost.
+        self._alarm(
+            "MentionPollFailures",
+            service_metric(obs.MENTION_POLL_FAILURES),
+            "La lettura delle menzioni di uno o più canali (Mastodon, Bluesky, X) fallisce da "
+            "almeno un quarto d'ora (vedi i log di poll_mentions: token revocato, piattaforma "
+            "irraggiungibile): i messaggi dei cittadini restano in attesa e nessuno li vede.",
+            evaluation_periods=MENTION_POLL_EVALUATION_PERIODS,
+            datapoints_to_alarm=MENTION_POLL_DATAPOINTS,
+        )
         self._dashboard(functions, lanes)
 
     def _alarm(
@@ -166,12 +190,15 @@ class Monitoring(Construct):
         comparison: cloudwatch.ComparisonOperator = (
             cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
         ),
+        evaluation_periods: int = 1,
+        datapoints_to_alarm: int | None = None,
     ) -> None:
         alarm = metric.create_alarm(
             self,
             construct_id,
             threshold=threshold,
-            evaluation_periods=1,
+            evaluation_periods=evaluation_periods,
+            datapoints_to_alarm=datapoints_to_alarm,
             comparison_operator=comparison,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             alarm_description=description,
@@ -230,6 +257,8 @@ class Monitoring(Construct):
                 service_metric(obs.AUTOMATIC_ANSWERS).with_(label="Risposte automatiche"),
                 service_metric(obs.WEBHOOKS_REFUSED).with_(label="Chiamate dei webhook rifiutate"),
                 service_metric(obs.INBOUND_FAILURES).with_(label="Elaborazioni fallite (ritentate)"),
+                service_metric(obs.MENTION_POLL_FAILURES).with_(label="Letture delle menzioni fallite"),
+                service_metric(obs.MENTION_BACKLOGS).with_(label="Menzioni arretrate"),
             ),
         )
 

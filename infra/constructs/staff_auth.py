@@ -96,10 +96,13 @@ class StaffAuth(Construct):
         return self.user_pool.user_pool_arn
 
     @staticmethod
-    def answer_unauthenticated_as_the_api_does(rest_api: CfnResource) -> None:
+    def answer_unauthenticated_as_the_api_does(rest_api: CfnResource, origin: str | None = None) -> None:
         """API Gateway refuses a missing or bad token itself, before the function runs: make its 401
         the API's own (error shape, WWW-Authenticate, no-store), as openapi/inbox.yaml says. In the
-        API definition, so the deployment that carries the authorizer carries this too."""
+        API definition, so the deployment that carries the authorizer carries this too. With the
+        staff app's `origin` (CORS) it carries that origin as the routes do, or the browser would
+        hide the 401 from the app, which then could not tell an expired sign-in from a network error."""
+        cors = {"gatewayresponse.header.Access-Control-Allow-Origin": f"'{origin}'"} if origin else {}
         rest_api.add_property_override(
             "DefinitionBody.x-amazon-apigateway-gateway-responses",
             {
@@ -108,6 +111,7 @@ class StaffAuth(Construct):
                     "responseParameters": {
                         "gatewayresponse.header.WWW-Authenticate": f"'{WWW_AUTHENTICATE}'",
                         "gatewayresponse.header.Cache-Control": "'no-store'",
+                        **cors,
                     },
                     "responseTemplates": {"application/json": json.dumps({"error": UNAUTHENTICATED_MESSAGE})},
                 }

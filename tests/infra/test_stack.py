@@ -28,6 +28,7 @@ from chalice.utils import to_cfn_resource_name
 from chalicelib import observability as obs
 from chalicelib import settings
 from chalicelib.config.loader import CONFIG_ENV, ConfigError, load_config
+from chalicelib.inbox.cors import STAFF_ORIGIN_ENV
 from infra.resources import QUEUES, TABLE, QueueSpec
 
 Template = dict[str, Any]
@@ -37,6 +38,7 @@ Template = dict[str, Any]
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_FILE = Path(__file__).with_name("stack-config.yaml")
 ALARM_EMAIL = "ced@comune-a.example.it"
+STAFF_ORIGIN = "https://staff.comune-a.example.it"  # the staff web app, allowed by CORS
 STACK = "Banditore"
 
 
@@ -82,7 +84,9 @@ def synthesised(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     outdir = shared / "banditore-cdk.out"
     with _exclusive(shared / "banditore-cdk.lock"):
         if not (outdir / "manifest.json").is_file():
-            result = run_synth(outdir, CONFIG_FILE, BANDITORE_ALARM_EMAIL=ALARM_EMAIL)
+            result = run_synth(
+                outdir, CONFIG_FILE, BANDITORE_ALARM_EMAIL=ALARM_EMAIL, BANDITORE_STAFF_ORIGIN=STAFF_ORIGIN
+            )
             assert result.returncode == 0, f"synth failed:\n{result.stdout}\n{result.stderr}"
     return Synth(outdir)
 
@@ -265,15 +269,17 @@ def test_functions_find_their_resources_in_the_environment(template: Template) -
         assert variables[CONFIG_ENV]["Fn::Sub"].startswith("s3://"), name
 
 
-def test_only_the_websub_renewal_knows_the_public_callback_url(template: Template) -> None:
+def test_only_the_functions_that_register_callbacks_know_the_public_url(template: Template) -> None:
     with_url = {
         name
         for name, function in functions(template).items()
         if "BANDITORE_WEBSUB_CALLBACK_URL" in function["Environment"]["Variables"]
     }
-    assert with_url == {"RenewWebsub"}
-    url = functions(template)["RenewWebsub"]["Environment"]["Variables"]["BANDITORE_WEBSUB_CALLBACK_URL"]
-    assert "${RestAPI}" in url["Fn::Sub"]
+    # The WebSub renewal, and the channel check that registers the inbox webhooks.
+    assert with_url == {"RenewWebsub", "CheckChannels"}
+    for name in with_url:
+        url = functions(template)[name]["Environment"]["Variables"]["BANDITORE_WEBSUB_CALLBACK_URL"]
+        assert "${RestAPI}" in url["Fn::Sub"]
 
 
 def test_stack_outputs_the_lane_urls_the_dlq_redrive_needs(template: Template) -> None:
@@ -355,6 +361,8 @@ def test_emf_alarms_watch_exactly_what_powertools_emits(template: Template) -> N
         obs.INBOUND_FAILURES,
         obs.SLA_BREACHES,  # details in test_staff_auth.py
         obs.REPLY_FAILURES,
+        obs.MENTION_POLL_FAILURES,
+        obs.WEBHOOKS_BROKEN,
     }
     for alarm in emf:
         assert alarm["Dimensions"] == [{"Name": "service", "Value": obs.SERVICE}]
@@ -445,3 +453,73 @@ def test_an_invalid_config_fails_synth_with_the_loaders_message(tmp_path: Path) 
     # Validation comes first: Chalice never started packaging, nothing was written.
     assert "deployment package" not in result.stdout
     assert list((tmp_path / "cdk.out").glob("*.template.json")) == []
+
+
+def test_mention_poll_failures_alarm_on_a_dead_channel_not_on_a_blip(template: Template) -> None:
+    """Polls run every 2 minutes: a failure in 3 of the last 4 five-minute periods is a channel that
+    keeps failing (a revoked token), one failed period is a platform's blip and pages nobody."""
+    (failures,) = (a for a in alarms(template) if a.get("MetricName") == obs.MENTION_POLL_FAILURES)
+    assert failures["Namespace"] == obs.NAMESPACE
+    assert failures["Dimensions"] == [{"Name": "service", "Value": obs.SERVICE}]
+    assert (failures["Statistic"], failures["Period"]) == ("Sum", 300)
+    assert (failures["EvaluationPeriods"], failures["DatapointsToAlarm"]) == (4, 3)
+    assert (failures["Threshold"], failures["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+    assert failures["TreatMissingData"] == "notBreaching"
+    # The other alarms are unchanged: one bad period is enough for them.
+    assert all("DatapointsToAlarm" not in a for a in alarms(template) if a is not failures)
+
+
+# -- the staff API from a browser (CORS) and the assignee check ------------------------------------
+def test_the_staff_origin_reaches_the_functions_and_every_inbox_path_answers_its_preflight(
+    template: Template,
+) -> None:
+    for name, function in functions(template).items():
+        assert function["Environment"]["Variables"][STAFF_ORIGIN_ENV] == STAFF_ORIGIN, name
+    api = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    inbox = {path: item for path, item in api["paths"].items() if path.startswith("/inbox/")}
+    assert inbox
+    for path, item in inbox.items():
+        preflight = item["options"]
+        # Answered by API Gateway itself (mock integration): no authorizer, no function call.
+        assert "security" not in preflight, path
+        assert preflight["x-amazon-apigateway-integration"]["type"] == "mock"
+        headers = preflight["x-amazon-apigateway-integration"]["responses"]["default"]["responseParameters"]
+        assert headers["method.response.header.Access-Control-Allow-Origin"] == f"'{STAFF_ORIGIN}'"
+        allowed = headers["method.response.header.Access-Control-Allow-Headers"].strip("'").split(",")
+        assert {"Authorization", "Content-Type", "Idempotency-Key"} <= set(allowed)
+        methods = headers["method.response.header.Access-Control-Allow-Methods"].strip("'").split(",")
+        assert set(methods) == {m.upper() for m in item if m != "options"} | {"OPTIONS"}
+    # Nothing else of the API is open to browsers.
+    assert all("options" not in item for path, item in api["paths"].items() if path not in inbox)
+    # API Gateway's own 401 carries the origin too, or the browser would hide it from the app.
+    refusal = api["x-amazon-apigateway-gateway-responses"]["UNAUTHORIZED"]["responseParameters"]
+    assert refusal["gatewayresponse.header.Access-Control-Allow-Origin"] == f"'{STAFF_ORIGIN}'"
+
+
+def test_an_origin_that_is_not_one_fails_synth_before_packaging(tmp_path: Path) -> None:
+    result = run_synth(tmp_path / "cdk.out", CONFIG_FILE, BANDITORE_STAFF_ORIGIN="*")
+    assert result.returncode == 1
+    assert STAFF_ORIGIN_ENV in result.stderr
+    assert list((tmp_path / "cdk.out").glob("*.template.json")) == []
+
+
+def test_functions_may_list_the_groups_of_the_staff_pools_users_and_nothing_more(template: Template) -> None:
+    (pool_id,) = resources(template, "AWS::Cognito::UserPool")
+    cognito = [s for s in statements(template) if any("cognito-idp:" in a for a in as_list(s["Action"]))]
+    assert cognito == [
+        {
+            "Action": "cognito-idp:AdminListGroupsForUser",
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [pool_id, "Arn"]},
+        }
+    ]
+
+
+def test_a_broken_inbox_webhook_alarms_on_the_channel_checks_level(template: Template) -> None:
+    """The channel check (every 15 minutes) reports how many inbox webhooks are still broken after it
+    registered what it could: one, over a 30-minute period, pages someone."""
+    (broken,) = (a for a in alarms(template) if a.get("MetricName") == obs.WEBHOOKS_BROKEN)
+    assert broken["Namespace"] == obs.NAMESPACE
+    assert (broken["Statistic"], broken["Period"], broken["EvaluationPeriods"]) == ("Maximum", 1800, 1)
+    assert (broken["Threshold"], broken["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+    assert "banditore webhooks" in broken["AlarmDescription"]

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.publishing.housekeeping import LOST_AFTER, requeue_lost_deliveries
+from chalicelib.storage.announcements import get_announcement
 from chalicelib.storage.deliveries import deliveries_of
 from devtools.stack import LocalStack
 from tests.conftest import tenant
@@ -234,3 +235,68 @@ def test_an_alert_post_held_up_past_the_alert_s_expiry_is_dropped_not_posted_lat
     statuses = {d.channel: (d.status, d.error_reason) for d in deliveries_of("comune-a", announcement)}
     assert statuses == {"telegram": ("posted", None), "mastodon": ("failed", "expired")}
     assert [p["platform"] for p in stack.sandbox.posts()] == ["telegram"]
+
+
+def test_a_raised_alert_is_a_new_post_announced_in_the_old_thread_and_later_updates_follow_it(
+    make_stack: Any,
+) -> None:
+    yellow = _cap("GIALLA-1", "Alert", expires=NOW + timedelta(days=1), level="2; yellow; Moderate")
+    raised = _cap(
+        "GIALLA-2",
+        "Update",
+        expires=NOW + timedelta(days=1),
+        references=f"{SENDER},GIALLA-1,{NOW.isoformat()}",
+    )
+    later = _cap(
+        "GIALLA-3",
+        "Update",
+        expires=NOW + timedelta(days=2),
+        references=f"{SENDER},GIALLA-2,{NOW.isoformat()}",
+    )
+    stack = make_stack([_comune("comune-a")], {"allerte.xml": _alerts(yellow)})
+    first = _round(stack)
+    assert len(first) == 2 and all("🟡" in p["text"] for p in first)
+
+    _serve(stack, _alerts(yellow, raised))
+    result = stack.poll_alerts()
+    stack.drain()
+    second = stack.sandbox.posts()[2:]
+
+    new_posts = [p for p in second if "Sostituisce l'avviso di allerta gialla" in p["text"]]
+    notices = [p for p in second if "segue un nuovo avviso" in p["text"]]
+    assert len(second) == 4 and len(new_posts) == 2 and len(notices) == 2
+    assert all(
+        "reply_parameters" not in p["options"] and "in_reply_to_id" not in p["options"] for p in new_posts
+    )
+    _assert_threaded(first, notices)  # each channel's yellow thread says a new notice follows
+    [announced] = [o["announcement"] for f in result["feeds"] for o in f["outcomes"] if o["announcement"]]
+    stored = get_announcement("comune-a", announced)
+    assert stored is not None and stored.alert_change == "level_up"
+
+    _serve(stack, _alerts(yellow, raised, later))
+    replies = _round(stack)
+    assert len(replies) == 2 and all("Aggiornamento" in p["text"] for p in replies)
+    _assert_threaded(new_posts, replies)  # under the orange post, not the yellow one
+
+    _round(stack)
+    assert len(stack.sandbox.posts()) == 8
+
+
+def test_an_exercise_is_shown_marked_on_the_sandbox_to_a_comune_that_asks_and_ends_in_its_own_thread(
+    make_stack: Any,
+) -> None:
+    comune = _comune("comune-a")
+    comune["alerts"]["include_tests_in_sandbox"] = True
+    drill = ALERT.replace("<status>Actual", "<status>Exercise")
+    stack = make_stack([comune], {"allerte.xml": _alerts(drill)})
+
+    first = _round(stack)
+    assert len(first) == 2
+    # At the very start (Telegram's title is bold).
+    mark = "🧪 ESERCITAZIONE — non è un'allerta reale."
+    assert all(p["text"].removeprefix("<b>").startswith(mark) for p in first)
+
+    _serve(stack, _alerts(drill, CANCEL.replace("<status>Actual", "<status>Exercise")))
+    closing = _round(stack)
+    assert len(closing) == 2 and all("Fine allerta" in p["text"] for p in closing)
+    _assert_threaded(first, closing)

@@ -10,9 +10,10 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import boto3
 import pytest
 
-from chalicelib.inbox import store
+from chalicelib.inbox import auth, store
 from chalicelib.inbox.api_requests import MAX_BODY_BYTES, MAX_TEXT
 from chalicelib.storage import dynamo
 from devtools.stack import LocalStack
@@ -33,6 +34,7 @@ TEXT = "Buongiorno, le scuole sono aperte domani?"
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     with staff_api_stack(tmp_path_factory.mktemp("staff-api")) as started:
+        started.mint_dev_token("anna", [A])  # a colleague conversations can be assigned to
         yield started
 
 
@@ -463,6 +465,56 @@ def test_bad_changes_get_400_naming_the_field(
     refused = _error(staff.patch(f"/inbox/{A}/conversations/{conversation_id}", json=body), 400)
     assert set(refused["fields"]) == {field}  # type: ignore[arg-type]
     assert store.get_conversation(A, conversation_id).version == 1  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "assignee",
+    ["mario", f"staff-{B}", "staff-comune-chiuso"],
+    ids=["nobody", "staff-of-another-tenant", "staff-of-a-gone-tenant"],
+)
+def test_only_staff_of_the_tenant_can_be_assigned(
+    stack: LocalStack, staff: StaffClient, assignee: str
+) -> None:
+    stack.mint_dev_token("staff-comune-chiuso", ["comune-chiuso"])
+    conversation_id = _conversation()
+    url = f"/inbox/{A}/conversations/{conversation_id}"
+    refused = _error(staff.patch(url, json={"assignee": assignee, "status": "resolved"}), 400)
+    assert set(refused["fields"]) == {"assignee"}  # type: ignore[arg-type]
+    # Nothing applied, nothing audited: the request was refused as a whole.
+    assert store.get_conversation(A, conversation_id).version == 1  # type: ignore[union-attr]
+    assert store.audit_entries(A, datetime.now(UTC).strftime("%Y-%m")) == []
+    # A colleague of the tenant, the caller themself, and nobody (unassign) are all fine.
+    for accepted in ("anna", "staff-comune-a", None, "staff"):
+        response = staff.patch(url, json={"assignee": accepted})
+        assert response.status_code == 200, response.text
+        assert response.json()["conversation"]["assignee"] == accepted
+
+
+def test_in_aws_the_tenants_cognito_group_says_who_can_be_assigned(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AdminListGroupsForUser against moto's Cognito (the same client the Lambda builds); dev
+    tokens count for nothing once a user pool is configured."""
+    cognito = boto3.client("cognito-idp")
+    pool = cognito.create_user_pool(PoolName="staff")["UserPool"]
+    for tenant_id in TENANTS:
+        cognito.create_group(GroupName=auth.group_name(tenant_id), UserPoolId=pool["Id"])
+    cognito.create_group(GroupName="editors", UserPoolId=pool["Id"])
+    for user, group in (("giulia", auth.group_name(A)), ("bruno", auth.group_name(B)), ("eva", "editors")):
+        cognito.admin_create_user(UserPoolId=pool["Id"], Username=user)
+        cognito.admin_add_user_to_group(UserPoolId=pool["Id"], Username=user, GroupName=group)
+    monkeypatch.setenv(auth.USER_POOL_ARN_ENV, pool["Arn"])
+    assert auth.user_pool_id(pool["Arn"]) == pool["Id"]
+
+    assert auth.is_tenant_staff(A, "giulia")
+    assert not auth.is_tenant_staff(A, "bruno")  # another tenant's staff
+    assert not auth.is_tenant_staff(A, "eva")  # in a group that is no tenant's
+    assert not auth.is_tenant_staff(A, "mario")  # no such user
+    assert not auth.is_tenant_staff(A, "staff-comune-a")  # a dev token's user: not in AWS
+    # A pool that cannot be asked is no answer at all: the API says 503, never "not staff".
+    monkeypatch.setenv(auth.USER_POOL_ARN_ENV, pool["Arn"].rpartition("/")[0] + "/eu-south-1_Missing")
+    with pytest.raises(auth.StaffDirectoryUnavailable):
+        auth.is_tenant_staff(A, "giulia")
 
 
 # ---- figures --------------------------------------------------------------------------------

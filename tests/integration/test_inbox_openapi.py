@@ -56,6 +56,7 @@ EXAMPLES = 20  # per operation and mode: the whole fuzz run takes seconds
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     with staff_api_stack(tmp_path_factory.mktemp("staff-api-contract")) as started:
+        started.mint_dev_token("anna", [A])  # a colleague conversations can be assigned to
         yield started
 
 
@@ -171,6 +172,8 @@ def test_every_answer_of_the_live_api_is_as_documented(stack: LocalStack) -> Non
          {"data": b'{"text": "' + b"x" * api_requests.MAX_BODY_BYTES + b'"}', "headers": json_type}, 413),
         ("PATCH", "/inbox/{tenant}/conversations/{conversation_id}", conversation,
          {"json": {"status": "resolved", "tags": ["scuole"], "assignee": "anna"}}, 200),
+        ("PATCH", "/inbox/{tenant}/conversations/{conversation_id}", conversation,
+         {"json": {"assignee": "mario"}}, 400),
         ("PATCH", "/inbox/{tenant}/conversations/{conversation_id}", conversation,
          {"json": {"status": "open", "version": 0}}, 409),
         ("GET", "/inbox/{tenant}/figures", f"/inbox/{A}/figures?period=day", {}, 200),

@@ -15,6 +15,7 @@ from chalicelib.channels.base import (
     AuthError,
     ChannelAdapter,
     PermanentError,
+    PostGone,
     PostImage,
     PostResult,
     PublishError,
@@ -23,7 +24,7 @@ from chalicelib.channels.base import (
     RetryableError,
 )
 from chalicelib.channels.registry import adapter_for
-from chalicelib.channels.telegram import TelegramAdapter, _error_for
+from chalicelib.channels.telegram import TelegramAdapter, error_for
 from chalicelib.config.models import TelegramChannel
 from devtools.sandbox import Sandbox
 from devtools.sandbox.telegram import TelegramFake
@@ -220,7 +221,7 @@ def test_token_is_in_no_log_line(
 def test_telegram_answers_beyond_the_sandbox_faults_are_classified(
     status: int, body: dict[str, Any], family: type[PublishError], reason: str
 ) -> None:
-    error = _error_for(status, body, TOKEN)
+    error = error_for(status, body, TOKEN)
     assert (type(error), error.reason) == (family, reason)
 
 
@@ -229,7 +230,7 @@ def test_a_new_chat_id_is_named_so_an_operator_can_fix_the_config() -> None:
         "description": "Bad Request: group chat was upgraded",
         "parameters": {"migrate_to_chat_id": -1009},
     }
-    assert "-1009" in str(_error_for(400, body, TOKEN))
+    assert "-1009" in str(error_for(400, body, TOKEN))
 
 
 def test_missing_secret_is_retryable_and_sends_nothing(
@@ -265,17 +266,17 @@ def test_a_reply_threads_under_the_message_of_its_remote_id(
 
     posts = {p["id"]: p for p in sandbox.posts("telegram")}
     assert posts[reply.remote_id.rsplit(":", 1)[1]]["options"]["reply_parameters"] == {
-        "message_id": int(first.remote_id.rsplit(":", 1)[1]),
-        "allow_sending_without_reply": True,
+        "message_id": int(first.remote_id.rsplit(":", 1)[1])
     }
 
 
-def test_a_reply_to_a_deleted_message_still_goes_out(
+def test_a_reply_to_a_deleted_message_is_post_gone_and_posts_nothing(
     adapter: ChannelAdapter, announcement: Announcement, sandbox: Sandbox
 ) -> None:
-    result = adapter.publish(adapter.render(announcement), idempotency_key="d", reply_to="-1001:999")
-    assert result.remote_id.endswith(":1")
-    assert len(sandbox.posts("telegram")) == 1
+    # The publisher then posts it on its own (tests/integration/test_alert_edits.py).
+    with pytest.raises(PostGone):
+        adapter.publish(adapter.render(announcement), idempotency_key="d", reply_to="-1001:999")
+    assert sandbox.posts("telegram") == []
 
 
 # --- photos -----------------------------------------------------------------------------------------
@@ -385,8 +386,7 @@ def test_a_photo_replies_under_the_message_of_its_remote_id(
     )
     posts = {p["id"]: p for p in sandbox.posts("telegram")}
     assert posts[reply.remote_id.rsplit(":", 1)[1]]["options"]["reply_parameters"] == {
-        "message_id": int(first.remote_id.rsplit(":", 1)[1]),
-        "allow_sending_without_reply": True,
+        "message_id": int(first.remote_id.rsplit(":", 1)[1])
     }
 
 

@@ -13,13 +13,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import requests
 import yaml
 
+from chalicelib import settings
 from chalicelib.alerts.websub import CALLBACK_URL_ENV, LEASE_SECONDS, MAX_PUSH_BYTES, renew_subscriptions
 from chalicelib.config.loader import CONFIG_ENV
-from chalicelib.storage.source_state import get_source_state
+from chalicelib.storage import alert_feeds
+from chalicelib.storage.alert_feeds import feed_key
+from chalicelib.storage.source_state import feed_state
 from chalicelib.storage.subscriptions import Subscription, get_subscription, list_subscriptions
 from devtools.sandbox.websub_hub import WebSubHub, running_hub
 from devtools.stack import EVENTS, LocalStack
@@ -141,12 +145,63 @@ def test_a_pushed_alert_is_posted_on_every_channel_without_a_poll(stack: LocalSt
     assert len(posts) == 2 * 2  # two comuni x (telegram, mastodon)
     assert all("🟠" in p["text"] and "Toscana" in p["text"] for p in posts)
     assert {p["platform"] for p in posts} == {"telegram", "mastodon"}
-    assert get_source_state("comune-a", "meteoalarm").last_poll is None  # no poll was involved
+    assert feed_state(feed_key(_topic(stack), "meteoalarm_atom")).last_poll is None  # no poll was involved
 
     assert _publish(stack, hub, "IT-TEMPORALI-1") == []  # the same push again: nothing twice
     log = (stack.state_dir / "lambda.log").read_text(encoding="utf-8")
     assert "WebSub push handled" in log
     assert subscription.secret not in log
+
+
+def _waiting(stack: LocalStack) -> int:
+    """Messages waiting on the urgent lane."""
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=stack.resources.queue_urls["urgent"], AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"])
+
+
+def test_a_push_is_answered_at_once_and_read_and_announced_from_the_urgent_lane(
+    stack: LocalStack, hub: WebSubHub
+) -> None:
+    _subscribe(stack, hub)
+    (stack.feeds_dir / "IT-SUBITO-1.xml").write_bytes(_cap("IT-SUBITO-1"))
+
+    assert hub.publish(_topic(stack), _atom(stack, hub, ["IT-SUBITO-1"])) == [202]
+
+    assert stack.sandbox.posts() == []  # answered before the CAP document was even fetched
+    assert _waiting(stack) == 1  # the push job, naming the stored body
+    stack.drain()
+    assert len(stack.sandbox.posts()) == 4
+
+
+def test_a_push_that_cannot_be_queued_is_refused_so_the_hub_delivers_it_again(
+    stack: LocalStack, hub: WebSubHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _subscribe(stack, hub)
+    (stack.feeds_dir / "IT-RIPROVA-1.xml").write_bytes(_cap("IT-RIPROVA-1"))
+    body = _atom(stack, hub, ["IT-RIPROVA-1"])
+    lane = stack.resources.queue_urls["urgent"]
+
+    monkeypatch.setenv(settings.URGENT_QUEUE_URL_ENV, lane + "-gone")  # SQS refuses the job
+    assert hub.publish(_topic(stack), body) == [503]
+    monkeypatch.setenv(settings.URGENT_QUEUE_URL_ENV, lane)
+    assert hub.publish(_topic(stack), body) == [202]  # the hub's retry
+
+    stack.drain()
+    assert len(stack.sandbox.posts()) == 4
+
+
+def test_a_push_too_large_to_keep_makes_the_feed_polled_at_once(
+    stack: LocalStack, hub: WebSubHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _subscribe(stack, hub)
+    monkeypatch.setattr(alert_feeds, "MAX_ITEM_BYTES", 10)
+    (stack.feeds_dir / "IT-GRANDE-1.xml").write_bytes(_cap("IT-GRANDE-1"))
+    (stack.feeds_dir / FEED).write_bytes(_atom(stack, hub, ["IT-GRANDE-1"]))  # what the poll reads
+
+    assert len(_publish(stack, hub, "IT-GRANDE-1")) == 4
+    assert "WebSub push handled by a poll" in (stack.state_dir / "lambda.log").read_text(encoding="utf-8")
 
 
 def test_a_push_without_a_valid_signature_is_acknowledged_and_ignored(

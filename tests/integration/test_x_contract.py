@@ -21,6 +21,7 @@ from chalicelib.announcements import Announcement
 from chalicelib.channels.base import (
     AuthError,
     PermanentError,
+    PostGone,
     PostResult,
     RateLimited,
     RenderedPost,
@@ -173,15 +174,18 @@ def test_emoji_and_links_at_the_limit_pass_the_fakes_own_count(
     assert max(post_weight(post["text"]) for post in posts) >= 270  # cut close to the limit, not far
 
 
-def test_a_reply_to_a_post_x_cannot_find_goes_out_on_its_own(
-    adapter: XAdapter, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+def test_a_reply_to_a_post_x_cannot_find_is_post_gone_and_posts_nothing(
+    adapter: XAdapter, sandbox: Sandbox
 ) -> None:
-    """Deleted (403) or not an id at all (400): the update is posted rather than lost."""
+    """Deleted (403) or not an id at all (400): PostGone, and the publisher posts the update on its
+    own rather than lose it."""
     for key, target in (("delivery-1", "1234567890"), ("delivery-2", "not-an-id")):
-        result = adapter.publish(_text_post(f"Aggiornamento {key}"), idempotency_key=key, reply_to=target)
-        assert sandbox.posts("x")[-1]["id"] == result.remote_id
-    assert [post["options"] for post in sandbox.posts("x")] == [{}, {}]
-    assert sum("posting on its own" in record.getMessage() for record in caplog.records) == 2
+        with pytest.raises(PostGone):
+            adapter.publish(_text_post(f"Aggiornamento {key}"), idempotency_key=key, reply_to=target)
+    assert sandbox.posts("x") == []
+    # Nothing was posted, so the same delivery goes out on its own under its key.
+    result = adapter.publish(_text_post("Aggiornamento delivery-1"), idempotency_key="delivery-1")
+    assert [post["id"] for post in sandbox.posts("x")] == [result.remote_id]
 
 
 # --- duplicates and unknown outcomes -----------------------------------------------------------------

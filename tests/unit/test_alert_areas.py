@@ -247,8 +247,8 @@ ZONE_B = Area("Bassa Toscana", geocodes=(("Zona di Allerta", "Tosc-B"),))
 def test_only_actual_alerts_reach_a_public_channel(status: str) -> None:
     info = _info(ZONE_B)
     tenant = _tenant(zones=["Tosc-B"], include_tests_in_sandbox=True)
-    assert concerns(_alert(info, status="Actual"), info, tenant, level=Level.ORANGE, now=NOW)
-    assert not concerns(_alert(info, status=status), info, tenant, level=Level.ORANGE, now=NOW)
+    assert concerns(_alert(info, status="Actual"), info, tenant, level=Level.ORANGE, now=NOW).concerned
+    assert not concerns(_alert(info, status=status), info, tenant, level=Level.ORANGE, now=NOW).concerned
 
 
 def test_the_sandbox_shows_tests_and_exercises_only_when_asked() -> None:
@@ -257,9 +257,11 @@ def test_the_sandbox_shows_tests_and_exercises_only_when_asked() -> None:
     not_asked = _tenant(zones=["Tosc-B"])
     for status in ("Test", "Exercise"):
         alert = _alert(info, status=status)
-        assert concerns(alert, info, asked, level=Level.ORANGE, now=NOW, sandbox=True)
-        assert not concerns(alert, info, not_asked, level=Level.ORANGE, now=NOW, sandbox=True)
-    assert not concerns(_alert(info, status="Draft"), info, asked, level=Level.ORANGE, now=NOW, sandbox=True)
+        assert concerns(alert, info, asked, level=Level.ORANGE, now=NOW, sandbox=True).concerned
+        assert not concerns(alert, info, not_asked, level=Level.ORANGE, now=NOW, sandbox=True).concerned
+    assert not concerns(
+        _alert(info, status="Draft"), info, asked, level=Level.ORANGE, now=NOW, sandbox=True
+    ).concerned
 
 
 @pytest.mark.parametrize(
@@ -279,7 +281,7 @@ def test_level_at_least_the_tenant_minimum_and_never_green(
 ) -> None:
     info = _info(ZONE_B)
     tenant = _tenant(zones=["Tosc-B"], min_level=min_level)
-    assert concerns(_alert(info), info, tenant, level=level, now=NOW) is expected
+    assert concerns(_alert(info), info, tenant, level=level, now=NOW).concerned is expected
 
 
 @pytest.mark.parametrize(
@@ -288,7 +290,10 @@ def test_level_at_least_the_tenant_minimum_and_never_green(
 )
 def test_an_expired_alert_never_concerns_anyone(expires: datetime | None, expected: bool) -> None:
     info = _info(ZONE_B, expires=expires)
-    assert concerns(_alert(info), info, _tenant(zones=["Tosc-B"]), level=Level.RED, now=NOW) is expected
+    assert (
+        concerns(_alert(info), info, _tenant(zones=["Tosc-B"]), level=Level.RED, now=NOW).concerned
+        is expected
+    )
 
 
 @pytest.mark.parametrize(
@@ -298,13 +303,13 @@ def test_system_messages_and_restricted_alerts_are_not_posted(field: str, value:
     info = _info(ZONE_B)
     assert not concerns(
         _alert(info, **{field: value}), info, _tenant(zones=["Tosc-B"]), level=Level.RED, now=NOW
-    )
+    ).concerned
 
 
 def test_an_alert_elsewhere_or_a_tenant_without_alerts_is_not_concerned() -> None:
     info = _info(ZONE_B)
-    assert not concerns(_alert(info), info, _tenant(zones=["Tosc-C"]), level=Level.RED, now=NOW)
-    assert not concerns(_alert(info), info, _tenant(), level=Level.RED, now=NOW)
+    assert not concerns(_alert(info), info, _tenant(zones=["Tosc-C"]), level=Level.RED, now=NOW).concerned
+    assert not concerns(_alert(info), info, _tenant(), level=Level.RED, now=NOW).concerned
 
 
 def test_an_association_one_zone_alert_reaches_every_comune_in_the_zone() -> None:
@@ -318,9 +323,50 @@ def test_an_association_one_zone_alert_reaches_every_comune_in_the_zone() -> Non
         _tenant("comune-d", zones=["Tosc-A1"]),
         _tenant("comune-e", zones=["Tosc-C"], min_level="red"),
     ]
-    reached = [t.id for t in tenants if concerns(alert, info, t, level=Level.ORANGE, now=NOW)]
+    reached = [t.id for t in tenants if concerns(alert, info, t, level=Level.ORANGE, now=NOW).concerned]
     assert reached == ["comune-a", "comune-b", "comune-c"]
     # Each comune's post names its own zones.
     by_tenant = {t.id: matching_areas(info, t.alerts) for t in tenants if t.alerts}
     assert by_tenant["comune-a"] == (ZONE_B,)
     assert by_tenant["comune-c"] == (ZONE_B, zone_c)
+
+
+@pytest.mark.parametrize(
+    ("alert_fields", "tenant_fields", "level", "expires", "reason"),
+    [
+        (
+            {"status": "Exercise"},
+            {"zones": ["Tosc-B"]},
+            Level.RED,
+            NOW + timedelta(hours=1),
+            "not a public alert",
+        ),
+        ({}, {"zones": ["Tosc-C"]}, Level.RED, NOW + timedelta(hours=1), "not for these areas"),
+        ({}, {"zones": ["Tosc-B"]}, None, NOW + timedelta(hours=1), "no readable level"),
+        (
+            {},
+            {"zones": ["Tosc-B"], "min_level": "red"},
+            Level.ORANGE,
+            NOW + timedelta(hours=1),
+            "below minimum level",
+        ),
+        ({}, {"zones": ["Tosc-B"]}, Level.RED, NOW, "expired"),
+        ({}, {"zones": ["Tosc-B"]}, Level.RED, NOW + timedelta(hours=1), None),
+    ],
+)
+def test_concerns_says_why_not_and_which_areas_match_anyway(
+    alert_fields: dict[str, Any],
+    tenant_fields: dict[str, Any],
+    level: Level | None,
+    expires: datetime,
+    reason: str | None,
+) -> None:
+    info = _info(ZONE_B, expires=expires)
+    concern = concerns(_alert(info, **alert_fields), info, _tenant(**tenant_fields), level=level, now=NOW)
+    assert (concern.reason, concern.concerned) == (reason, reason is None)
+    assert concern.areas == (() if reason == "not for these areas" else (ZONE_B,))
+
+
+def test_a_tenant_without_alerts_is_never_concerned() -> None:
+    info = _info(ZONE_B)
+    assert concerns(_alert(info), info, _tenant(), level=Level.RED, now=NOW).reason == "no alerts configured"

@@ -19,11 +19,13 @@ from chalicelib.alerts.model import Alert, Area, Info, Level
 from chalicelib.alerts.render import (
     DISCLAIMER_NOTE,
     HAZARD_LABELS,
+    LEVEL_WORDS,
     MAX_DESCRIPTION,
     AlertFacts,
     PostKind,
     alert_post,
     clean_description,
+    raised_notice,
     when_text,
     where_text,
 )
@@ -360,15 +362,43 @@ def test_level_increase_is_a_prominent_post(before: Level, after: Level, words: 
     post = alert_post(_facts(after), now=NOW, kind="level_up", previous_level=before)
     assert post.title.startswith(words)
     assert post.title.endswith("oggi (venerdì 31 luglio) dalle ore 14:00 alle ore 19:59")
+    # Its first words say the earlier notice no longer holds (a platform limit cuts from the end).
+    assert post.summary.startswith(f"Sostituisce l'avviso di allerta {LEVEL_WORDS[before][1]}.\nDove: ")
 
 
-@pytest.mark.parametrize(("status", "mark"), [("Test", "[PROVA] "), ("Exercise", "[ESERCITAZIONE] ")])
+def test_the_old_thread_is_told_that_a_new_notice_follows() -> None:
+    notice = raised_notice(_facts(Level.ORANGE), previous_level=Level.YELLOW)
+    assert notice.title == (
+        "⬆️ 🟠 Allerta innalzata da gialla ad arancione per temporali: segue un nuovo avviso."
+    )
+    assert (notice.summary, notice.link) == ("", alert_post(_facts(), now=NOW).link)
+    announcement = notice.announcement(tenant="comune-prova", announcement_id="x", source="allerte")
+    assert (announcement.alert_change, announcement.priority) == ("level_up", "urgent")
+
+
+@pytest.mark.parametrize(
+    ("status", "mark"),
+    [
+        ("Test", "🧪 TEST — non è un'allerta reale. "),
+        ("Exercise", "🧪 ESERCITAZIONE — non è un'allerta reale. "),
+    ],
+)
 def test_tests_and_exercises_are_marked(status: str, mark: str) -> None:
     kinds: tuple[PostKind, ...] = ("post", "update", "level_up", "end")
     for kind in kinds:
         post = alert_post(_facts(status=status), now=NOW, kind=kind, previous_level=Level.YELLOW)
         assert post.title.startswith(mark)
-    assert not alert_post(_facts(), now=NOW).title.startswith("[")
+    assert raised_notice(_facts(status=status), previous_level=Level.YELLOW).title.startswith(mark)
+    assert not alert_post(_facts(), now=NOW).title.startswith("🧪")
+
+
+@pytest.mark.parametrize(
+    ("kind", "change"), [("post", "new"), ("update", "update"), ("level_up", "level_up"), ("end", "end")]
+)
+def test_each_announcement_says_what_it_does_to_its_thread(kind: PostKind, change: str) -> None:
+    post = alert_post(_facts(), now=NOW, kind=kind, previous_level=Level.YELLOW)
+    announcement = post.announcement(tenant="comune-prova", announcement_id="x", source="allerte")
+    assert announcement.alert_change == change
 
 
 # --- per platform ---------------------------------------------------------------------------------

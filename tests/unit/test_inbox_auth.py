@@ -156,3 +156,30 @@ def test_the_authorizer_exists_only_where_a_user_pool_is_configured(monkeypatch:
     assert isinstance(authorizer, CognitoUserPoolAuthorizer)
     definition = authorizer.to_swagger()["x-amazon-apigateway-authorizer"]
     assert definition == {"type": "cognito_user_pools", "providerARNs": [POOL_ARN]}
+
+
+# ---- who can be assigned ----------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("local")
+def test_locally_the_users_dev_tokens_name_for_a_tenant_are_its_staff() -> None:
+    assert auth.is_tenant_staff("comune-a", "anna")
+    assert auth.is_tenant_staff("comune-b", "ced")
+    assert not auth.is_tenant_staff("comune-b", "anna")  # staff of another tenant only
+    assert not auth.is_tenant_staff("comune-a", "mario")  # nobody's user
+    assert not auth.is_tenant_staff("comune-a", "token-anna-0123456789")  # a token is no user
+
+
+@pytest.mark.parametrize(
+    "configured", ["", "not json", "[]", '{"t": "anna"}', '{"t": {"tenants": ["comune-a"]}}']
+)
+def test_locally_without_usable_dev_tokens_nobody_is_staff(
+    monkeypatch: pytest.MonkeyPatch, configured: str
+) -> None:
+    monkeypatch.delenv(auth.USER_POOL_ARN_ENV, raising=False)
+    monkeypatch.setenv(auth.DEV_TOKENS_ENV, configured)
+    assert not auth.is_tenant_staff("comune-a", "anna")
+
+
+def test_the_pool_to_ask_is_the_one_the_authorizer_names() -> None:
+    assert auth.user_pool_id(POOL_ARN) == "eu-south-1_Example"

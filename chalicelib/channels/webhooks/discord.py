@@ -172,7 +172,7 @@ class DiscordAdapter(IncomingWebhookAdapter):
             json=message_payload(post),
         )
         if not response.ok:
-            raise _error_for(response)
+            raise error_for(response)
         message = require_json_object(response, platform=PLATFORM, endpoint=ENDPOINT)
         message_id, channel_id = message.get("id"), message.get("channel_id")
         if not isinstance(message_id, str) or not message_id or not isinstance(channel_id, str):
@@ -191,7 +191,7 @@ class DiscordAdapter(IncomingWebhookAdapter):
             _remember_guild(url, json_object(response) if response.ok else None)
             return response
 
-        return check_with(get_webhook, _error_for)
+        return check_with(get_webhook, error_for)
 
     def _guild(self, url: str) -> str | None:
         """The webhook's guild, asked once per process; None (no link) if Discord cannot say now:
@@ -241,7 +241,7 @@ def _remember_guild(url: str, webhook: dict[str, Any] | None) -> None:
         _GUILDS[webhook_id] = guild
 
 
-def _error_for(response: requests.Response) -> PublishError:
+def error_for(response: requests.Response) -> PublishError:
     body = json_object(response) or {}
     code = body.get("code")
     problem = detail(body.get("message"))

@@ -166,7 +166,7 @@ class MatrixAdapter:
             headers={"Authorization": f"Bearer {token}"},
         )
         if not response.ok:
-            raise _error_for(response)
+            raise error_for(response)
         event_id = require_json_object(response, platform=PLATFORM, endpoint=ENDPOINT).get("event_id")
         if not isinstance(event_id, str) or not event_id.startswith("$"):
             raise malformed(PLATFORM, ENDPOINT, "the answer has no event id")
@@ -187,7 +187,7 @@ class MatrixAdapter:
                 headers={"Authorization": f"Bearer {token}"},
             )
 
-        return check_with(whoami, _error_for)
+        return check_with(whoami, error_for)
 
     def _permalink(self, event_id: str) -> str:
         """A matrix.to link, identifiers percent-encoded as the spec's examples do, routed through
@@ -197,7 +197,7 @@ class MatrixAdapter:
         return f"https://matrix.to/#/{quote(self.room_id, safe='')}/{quote(event_id, safe='')}{via}"
 
 
-def _error_for(response: requests.Response) -> PublishError:
+def error_for(response: requests.Response) -> PublishError:
     body = json_object(response) or {}
     errcode, error = body.get("errcode"), body.get("error")
     problem = detail(f"{errcode}: {error}" if errcode else error)

@@ -148,7 +148,7 @@ class SlackAdapter(IncomingWebhookAdapter):
             logger.warning("Slack refused the image block; posting without the image")
             response = self._send(url, {"text": post.text})
         if not response.ok:
-            raise _error_for(response)
+            raise error_for(response)
         if _code(response) != "ok":
             raise malformed(PLATFORM, ENDPOINT, "the answer is not Slack's 'ok'")
         return PostResult(remote_id=idempotency_key, url=None)
@@ -162,7 +162,7 @@ class SlackAdapter(IncomingWebhookAdapter):
             return ChannelCheck(healthy=False, reason=exc.reason, detail=str(exc))
         if response.status_code == HTTPStatus.BAD_REQUEST and _code(response) in _ALIVE:
             return ChannelCheck(healthy=True, reason="ok")
-        error = _error_for(response)
+        error = error_for(response)
         return ChannelCheck(healthy=False, reason=error.reason, detail=str(error))
 
     def _send(self, url: str, payload: dict[str, Any]) -> requests.Response:
@@ -199,7 +199,7 @@ def _code(response: requests.Response) -> str:
     return response.text.strip()
 
 
-def _error_for(response: requests.Response) -> PublishError:
+def error_for(response: requests.Response) -> PublishError:
     code = _code(response)
     problem = detail(code)
     if code in _DEAD:

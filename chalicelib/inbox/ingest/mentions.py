@@ -1,18 +1,22 @@
 """poll_mentions: citizens' mentions of, and replies to, the comune on platforms without a webhook for
 them, read on a schedule from each `inbox: true` channel's notifications.
 
-Per channel: read the notifications after the stored cursor, a page at a time; normalise each into
-the InboundMessage the webhooks produce and hand it to process.ingest (recorded, flagged, answered
-exactly as a webhook's); only then store the page's last notification id as the cursor. A crash
-between the two reads the page again, which the store's dedupe per platform message makes harmless;
-nothing is skipped. Work is bounded: at most MAX_PAGES per channel and run, and no channel is
-started when the invocation has too little time left. A failing channel is logged and counted
-(MentionPollFailures) and the others go on; its cursor stays where the last recorded page left it.
+Per channel: read the notifications after the stored cursor; normalise each into the InboundMessage
+the webhooks produce and hand it to process.ingest (recorded, flagged, answered exactly as a
+webhook's); only then store where the read stopped as the cursor. A crash between the two reads the
+same again, which the store's dedupe per platform message makes harmless; nothing is skipped. Work
+is bounded: at most MAX_READS reads per channel and run, and no channel is started when the
+invocation has too little time left. A failing channel is logged and counted (MentionPollFailures,
+alarmed when it keeps failing) and the others go on; its cursor stays where the last read left it.
 
-Which platforms: those in READERS. Cursors: Mastodon's notification id (min_id reads the page right
-after it), Bluesky's indexedAt and X's post id (both read newest first down to the cursor, so their
-adapters page within one read). Our own posts are left out (Mastodon never notifies them). Nothing
-here logs message text or citizen identifiers.
+Which platforms: those in READERS. Mastodon pages oldest first from the cursor (min_id answers the
+page right after a notification id), so each read moves the cursor on and a backlog is simply read
+over the next runs. Bluesky (indexedAt) and X (post id) page from the newest down to the cursor, at
+most `pages_per_read` pages a read: when those run out first, the read's older-pages cursor and the
+newest position it saw are stored beside the cursor (MentionCursor), the next reads go on down from
+there (counted and logged as MentionBacklogs), and the cursor moves to that newest position only
+when the backlog reaches it. Mentions newer than the backlog wait for it to finish. Our own posts
+are left out (Mastodon never notifies them). Nothing here logs message text or citizen identifiers.
 """
 
 from __future__ import annotations
@@ -37,10 +41,13 @@ from chalicelib.config.models import AnyChannel, Tenant
 from chalicelib.inbox import store
 from chalicelib.inbox.ingest.normalised import MAX_TEXT_CHARS, as_object, objects
 from chalicelib.inbox.ingest.process import ingest
-from chalicelib.inbox.model import Citizen, InboundMessage
+from chalicelib.inbox.model import Citizen, InboundMessage, MentionCursor
 from chalicelib.observability import logger
 
-MAX_PAGES = 5  # per channel and run: a backlog is read over the next runs, oldest first
+MAX_READS = 5  # per channel and run: a larger backlog is read over the next runs
+# Bluesky and X: pages one read goes down from the newest (100 mentions each), as the adapters do
+# by default: far beyond a comune's mentions in minutes, while a runaway backlog stays bounded.
+PAGES_PER_READ = 10
 # Room kept at the end of the invocation: a channel is not started with less left than this.
 TIME_BUDGET_SECONDS = 30
 _BREAK = re.compile(r"<br\s*/?>|</p>\s*<p>", re.IGNORECASE)
@@ -50,13 +57,16 @@ _TAG = re.compile(r"<[^>]+>")
 @dataclass(frozen=True)
 class MentionPage:
     messages: tuple[InboundMessage, ...]
-    cursor: str | None  # the last notification read; None when there was nothing new
+    cursor: MentionCursor  # where polling stands once `messages` are recorded
 
 
-Reader = Callable[[Tenant, AnyChannel, str | None], MentionPage]
+# (tenant, channel, where polling stands, pages a newest-first read may go down)
+Reader = Callable[[Tenant, AnyChannel, MentionCursor, int], MentionPage]
 
 
-def poll_all_mentions(now: datetime | None = None, seconds_left: float | None = None) -> dict[str, Any]:
+def poll_all_mentions(
+    now: datetime | None = None, seconds_left: float | None = None, *, pages_per_read: int = PAGES_PER_READ
+) -> dict[str, Any]:
     now = now or utcnow()
     deadline = time.monotonic() + seconds_left - TIME_BUDGET_SECONDS if seconds_left else None
     results: dict[str, Any] = {}
@@ -69,15 +79,17 @@ def poll_all_mentions(now: datetime | None = None, seconds_left: float | None = 
             if deadline is not None and time.monotonic() > deadline:
                 results[name] = "deferred"
                 continue
-            results[name] = _poll_channel_safely(read, tenant, channel, now)
+            results[name] = _poll_channel_safely(read, tenant, channel, now, pages_per_read)
     if "deferred" in results.values():
         logger.warning("Out of time: some channels' mentions wait for the next run")
     return {"channels": results}
 
 
-def _poll_channel_safely(read: Reader, tenant: Tenant, channel: AnyChannel, now: datetime) -> int | str:
+def _poll_channel_safely(
+    read: Reader, tenant: Tenant, channel: AnyChannel, now: datetime, pages_per_read: int
+) -> int | str:
     try:
-        return _poll_channel(read, tenant, channel, now)
+        return _poll_channel(read, tenant, channel, now, pages_per_read)
     except Exception as error:
         # One broken channel (token, platform down, odd answer) never stops the others; its cursor
         # stays at the last page recorded. The type only: a message could quote a citizen's words.
@@ -89,37 +101,55 @@ def _poll_channel_safely(read: Reader, tenant: Tenant, channel: AnyChannel, now:
         return "failed"
 
 
-def _poll_channel(read: Reader, tenant: Tenant, channel: AnyChannel, now: datetime) -> int:
+def _poll_channel(
+    read: Reader, tenant: Tenant, channel: AnyChannel, now: datetime, pages_per_read: int
+) -> int:
     cursor = store.mention_cursor(tenant.id, channel.id)
     recorded = 0
-    for _ in range(MAX_PAGES):
-        page = read(tenant, channel, cursor)
-        if page.cursor is None:
-            break
+    for _ in range(MAX_READS):
+        page = read(tenant, channel, cursor, pages_per_read)
         for message in page.messages:
             ingest(message, tenant, now)
         recorded += len(page.messages)
-        # Only now: every message of the page is recorded.
+        if page.cursor == cursor:  # nothing new
+            break
+        # Only now: every message of the read is recorded.
         cursor = page.cursor
         store.set_mention_cursor(tenant.id, channel.id, cursor, now=now)
-    logger.info("Mentions polled", extra={"tenant": tenant.id, "channel": channel.id, "messages": recorded})
+    extra = {"tenant": tenant.id, "channel": channel.id, "messages": recorded}
+    if cursor.backlog is not None:
+        obs.count(obs.MENTION_BACKLOGS, platform=channel.platform)
+        logger.warning("Mention backlog: older mentions are read on the next runs", extra=extra)
+    logger.info("Mentions polled", extra=extra)
     return recorded
+
+
+def _after_newest_first(cursor: MentionCursor, newest: str | None, older: str | None) -> MentionCursor:
+    """Where polling stands after a read from the newest down (from `cursor.backlog` when it is
+    set): `newest` is the newest position the read saw, `older` where it stopped when its pages ran
+    out before reaching `cursor.seen`. `seen` moves only once everything down to it is recorded."""
+    top = cursor.backlog_top if cursor.backlog is not None else newest
+    if older is not None:
+        return MentionCursor(cursor.seen, older, top)
+    return MentionCursor(top or cursor.seen)
 
 
 # ---- Mastodon --------------------------------------------------------------------------------
 
 
-def _mastodon_page(tenant: Tenant, channel: AnyChannel, since: str | None) -> MentionPage:
+def _mastodon_page(tenant: Tenant, channel: AnyChannel, cursor: MentionCursor, pages: int) -> MentionPage:
+    """One page, oldest first, right after `cursor.seen`: a read never leaves a gap behind it."""
+    del pages  # one page a read; the run's reads are the bound
     adapter = adapter_for(channel)
     if not isinstance(adapter, MastodonAdapter):
         raise TypeError(f"{channel.platform} channel has no Mastodon adapter")
-    notifications = adapter.mentions(since)
+    notifications = adapter.mentions(cursor.seen)
     messages = [
         message
         for notification in notifications
         if (message := _mastodon_message(tenant.id, channel.id, notification)) is not None
     ]
-    return MentionPage(tuple(messages), notifications[-1]["id"] if notifications else None)
+    return MentionPage(tuple(messages), MentionCursor(notifications[-1]["id"]) if notifications else cursor)
 
 
 def _mastodon_message(tenant: str, channel: str, notification: dict[str, Any]) -> InboundMessage | None:
@@ -173,17 +203,18 @@ def _created_at(*candidates: object) -> datetime | None:
 # ---- Bluesky ---------------------------------------------------------------------------------
 
 
-def _bluesky_page(tenant: Tenant, channel: AnyChannel, since: str | None) -> MentionPage:
+def _bluesky_page(tenant: Tenant, channel: AnyChannel, cursor: MentionCursor, pages: int) -> MentionPage:
     adapter = adapter_for(channel)
     if not isinstance(adapter, BlueskyAdapter):
         raise TypeError(f"{channel.platform} channel has no Bluesky adapter")
-    did, notifications = adapter.mentions(since)
+    did, notifications, older = adapter.mentions(cursor.seen, older=cursor.backlog, max_pages=pages)
     messages = [
         message
         for notification in notifications
         if (message := _bluesky_message(tenant.id, channel.id, did, notification)) is not None
     ]
-    return MentionPage(tuple(messages), str(notifications[-1]["indexedAt"]) if notifications else None)
+    newest = str(notifications[-1]["indexedAt"]) if notifications else None
+    return MentionPage(tuple(messages), _after_newest_first(cursor, newest, older))
 
 
 def _bluesky_message(
@@ -241,15 +272,16 @@ def _our_post(did: str, parent: dict[str, Any], root: dict[str, Any]) -> str | N
 # ---- X ---------------------------------------------------------------------------------------
 
 
-def _x_page(tenant: Tenant, channel: AnyChannel, since: str | None) -> MentionPage:
+def _x_page(tenant: Tenant, channel: AnyChannel, cursor: MentionCursor, pages: int) -> MentionPage:
     adapter = adapter_for(channel)
     if not isinstance(adapter, XAdapter):
         raise TypeError(f"{channel.platform} channel has no X adapter")
-    user_id, posts = adapter.mentions(since)
+    user_id, posts, older = adapter.mentions(cursor.seen, older=cursor.backlog, max_pages=pages)
     messages = [
         message for post in posts if (message := _x_message(tenant.id, channel.id, user_id, post)) is not None
     ]
-    return MentionPage(tuple(messages), str(posts[-1]["id"]) if posts else None)
+    newest = str(posts[-1]["id"]) if posts else None
+    return MentionPage(tuple(messages), _after_newest_first(cursor, newest, older))
 
 
 def _x_message(tenant: str, channel: str, user_id: str, post: dict[str, Any]) -> InboundMessage | None:

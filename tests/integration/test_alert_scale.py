@@ -1,0 +1,245 @@
+"""Alerts at national scale on the local stack: a feed listed by many comuni costs one state read a
+pass; above the fan-out threshold its alerts are announced by jobs on the urgent lane, each tenant
+once, a crashing one alone; a comune that starts listing a feed gets the alerts already in force;
+an Atom feed's CAP documents are fetched in parallel within a deadline, and only once."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+
+from chalicelib import aws, settings
+from chalicelib.alerts import fanout, polling
+from chalicelib.config.loader import CONFIG_ENV
+from chalicelib.publishing.housekeeping import run_housekeeping
+from chalicelib.status import _health_report
+from chalicelib.storage import alert_feeds, keys
+from chalicelib.storage.alert_feeds import feed_key
+from chalicelib.storage.source_state import SourceState, feed_state, save_source_state
+from devtools.stack import LocalStack
+from tests.conftest import tenant
+from tests.feedserver import FeedServer, Reply
+
+SENDER = "allerte@protezionecivile.example.it"
+NOW = datetime.now(UTC).replace(microsecond=0)
+FEED = "allerte.xml"
+CAP_SOURCE = {"id": "allerte", "kind": "cap", "url": f"https://sample.feeds.invalid/{FEED}"}
+
+
+def _cap(identifier: str, zone: str = "Tosc-B") -> str:
+    return f"""<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>{identifier}</identifier><sender>{SENDER}</sender><sent>{NOW.isoformat()}</sent>
+  <status>Actual</status><msgType>Alert</msgType><scope>Public</scope>
+  <info>
+    <language>it-IT</language><category>Met</category><event>Allerta arancione per temporali</event>
+    <urgency>Expected</urgency><severity>Severe</severity><certainty>Likely</certainty>
+    <onset>{NOW.isoformat()}</onset><expires>{(NOW + timedelta(days=1)).isoformat()}</expires>
+    <senderName>Centro Funzionale</senderName><web>https://www.protezionecivile.example.it/{identifier}</web>
+    <parameter><valueName>awareness_level</valueName><value>3; orange; Severe</value></parameter>
+    <area><areaDesc>Valdarno</areaDesc>
+      <geocode><valueName>Zona di Allerta</valueName><value>{zone}</value></geocode></area>
+  </info>
+</alert>"""
+
+
+def _comune(number: int, zone: str = "Tosc-B", source: dict[str, Any] = CAP_SOURCE) -> dict[str, Any]:
+    """A comune with one sandboxed Telegram channel, reading `source` for alerts in `zone`."""
+    channel = {
+        "id": "telegram",
+        "platform": "telegram",
+        "chat": f"@Comune{number:02d}",
+        "token": f"env:SCALE_{number}_TG",
+    }
+    return tenant(f"comune-{number:02d}", sources=[source], channels=[channel]) | {
+        "alerts": {"zones": [zone]}
+    }
+
+
+def _round(stack: LocalStack) -> list[dict[str, Any]]:
+    before = len(stack.sandbox.posts())
+    stack.poll_alerts()
+    stack.drain()
+    return stack.sandbox.posts()[before:]
+
+
+@pytest.fixture
+def dynamodb_calls() -> Iterator[Counter[str]]:
+    """DynamoDB operations the runtime's client makes from now on (install after the stack starts)."""
+    calls: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        calls[model.name] += 1
+
+    client = aws.client("dynamodb")
+    client.meta.events.register("before-parameter-build.dynamodb", count)
+    yield calls
+    client.meta.events.unregister("before-parameter-build.dynamodb", count)
+
+
+def test_a_pass_reads_one_state_row_per_feed_however_many_comuni_list_it(
+    make_stack: Any, request: pytest.FixtureRequest
+) -> None:
+    # An alert for another zone: 30 comuni decide, nothing is posted.
+    stack = make_stack([_comune(n) for n in range(30)], {FEED: _cap("ALTROVE-1", zone="Tosc-A").encode()})
+    assert _round(stack) == []
+    calls: Counter[str] = request.getfixturevalue("dynamodb_calls")
+
+    result = stack.poll_alerts()
+
+    assert [feed["status"] for feed in result["feeds"]] == ["unchanged"]
+    assert calls == Counter({"GetItem": 1})
+
+
+def test_a_large_feed_is_announced_by_jobs_each_comune_once_a_crashing_one_alone(
+    make_stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fanout, "MEMBERS_PER_JOB", 5)  # 23 comuni: 5 jobs, the last one of 3
+    real = fanout.handle_alerts
+
+    def crashing_for_one(member: Any, *args: Any) -> Any:
+        if member.id == "comune-07":
+            raise RuntimeError("a broken comune")
+        return real(member, *args)
+
+    monkeypatch.setattr(fanout, "handle_alerts", crashing_for_one)
+    stack = make_stack([_comune(n) for n in range(23)], {FEED: _cap("ALLERTA-1").encode()})
+
+    polled = stack.poll_alerts()
+    [feed] = polled["feeds"]
+    assert (feed["status"], feed["jobs"], feed["outcomes"]) == ("read", 5, [])
+    assert stack.sandbox.posts() == []  # nothing announced inline
+    stack.drain()
+    assert _round(stack) == []  # the feed is unchanged: no more jobs
+
+    targets = Counter(post["target"] for post in stack.sandbox.posts())
+    assert targets == Counter({f"@Comune{n:02d}": 1 for n in range(23) if n != 7})
+    # The failed slice went back to its queue, to be run again (the others skip what they posted).
+    sqs = boto3.client("sqs")
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=stack.resources.queue_urls["urgent"],
+        AttributeNames=["ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
+    log = (stack.state_dir / "lambda.log").read_text(encoding="utf-8")
+    assert log.count("Announce job done") == 5
+
+
+def test_a_comune_that_starts_listing_a_feed_gets_the_alerts_in_force(make_stack: Any) -> None:
+    newcomer = _comune(2)
+    stack = make_stack(
+        [_comune(1), newcomer | {"sources": [], "routes": []}], {FEED: _cap("ALLERTA-1").encode()}
+    )
+    assert [post["target"] for post in _round(stack)] == ["@Comune01"]
+    assert _round(stack) == []
+
+    config_path = Path(os.environ[CONFIG_ENV])
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    first, second = config["tenants"]
+    second.update(sources=first["sources"], routes=first["routes"])
+    deployed = config_path.with_name("config.added.yaml")
+    deployed.write_text(yaml.safe_dump(config), encoding="utf-8")
+    os.environ[CONFIG_ENV] = str(deployed)  # a new deployment; stack.stop() restores the environment
+
+    assert [post["target"] for post in _round(stack)] == ["@Comune02"]  # the feed itself is unchanged
+    assert _round(stack) == []
+
+
+# -- MeteoAlarm Atom: linked CAP documents -------------------------------------------------------------
+ATOM = "meteoalarm.atom"
+ATOM_SOURCE = CAP_SOURCE | {
+    "id": "meteoalarm",
+    "format": "meteoalarm_atom",
+    "url": f"https://sample.feeds.invalid/{ATOM}",
+}
+CAP_HEADERS = {"Content-Type": "application/cap+xml"}
+
+
+def _atom(caps: FeedServer, identifiers: list[str]) -> bytes:
+    entries = "".join(
+        f'<entry><cap:identifier>{identifier}</cap:identifier><link type="application/cap+xml" '
+        f'href="{caps.url(f"/{identifier}.xml")}"/></entry>'
+        for identifier in identifiers
+    )
+    return (
+        '<feed xmlns="http://www.w3.org/2005/Atom" xmlns:cap="urn:oasis:names:tc:emergency:cap:1.2">'
+        f"<title>Allerte</title>{entries}</feed>"
+    ).encode()
+
+
+def test_atom_documents_are_fetched_in_parallel_once_and_a_late_one_is_read_next_pass(
+    make_stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(polling, "ATOM_DEADLINE_SECONDS", 1.0)
+    names = ["ALLERTA-1", "ALLERTA-2", "ALLERTA-3", "LENTA-1"]
+    with FeedServer() as caps:
+        for name in names[:3]:
+            caps.routes[f"/{name}.xml"] = Reply(200, CAP_HEADERS, _cap(name).encode(), delay=0.4)
+        caps.routes["/LENTA-1.xml"] = Reply(200, CAP_HEADERS, _cap("LENTA-1").encode(), delay=3.0)
+        stack = make_stack([_comune(1, source=ATOM_SOURCE)], {ATOM: _atom(caps, names)})
+
+        started = time.monotonic()
+        result = stack.poll_alerts()
+        elapsed = time.monotonic() - started
+        stack.drain()
+
+        assert 1.0 <= elapsed < 2.5  # three 0.4 s documents side by side, the late one not waited for
+        assert len(stack.sandbox.posts()) == 3
+        [feed] = result["feeds"]
+        assert not feed["complete"]
+        state = feed_state(feed_key(f"{stack.feeds.url}/{ATOM}", "meteoalarm_atom"))
+        assert state.body_hash is None  # validators not kept: the next pass reads the feed again
+
+        caps.routes["/LENTA-1.xml"] = Reply(200, CAP_HEADERS, _cap("LENTA-1").encode())
+        assert len(_round(stack)) == 1  # the late alert, and nothing twice
+        assert _round(stack) == []
+        assert {path: caps.hits[path] for path in caps.hits} == {
+            **{f"/{name}.xml": 1 for name in names[:3]},  # read once, then from the snapshot
+            "/LENTA-1.xml": 2,
+        }
+
+
+def test_an_alert_source_s_health_is_its_feed_s_for_every_comune_listing_it(
+    make_stack: Any, request: pytest.FixtureRequest
+) -> None:
+    stack = make_stack([_comune(1), _comune(2)], {})  # the feed is missing: 404
+    long_ago = datetime.now(UTC) - timedelta(days=1)
+    # A row an older version kept per tenant: no longer what the alert source's health is.
+    save_source_state(SourceState("comune-01", "allerte", first_poll=long_ago, last_success=long_ago))
+    stack.poll_alerts()
+    calls: Counter[str] = request.getfixturevalue("dynamodb_calls")
+
+    report = _health_report()
+
+    health = {
+        t["id"]: {s["id"]: (s["health"], s["last_error_reason"]) for s in t["sources"]}
+        for t in report["tenants"]
+    }
+    assert health == {f"comune-0{n}": {"allerte": ("failing", "http_status")} for n in (1, 2)}
+    assert calls["GetItem"] == 1  # the feed's row, once for both comuni
+    assert run_housekeeping()["stale_sources"] == []  # failing for minutes, not stale
+
+
+def test_a_job_whose_snapshot_expired_does_nothing_and_the_next_pass_announces_again(make_stack: Any) -> None:
+    stack = make_stack([_comune(n) for n in range(12)], {FEED: _cap("ALLERTA-1").encode()})
+    [feed] = stack.poll_alerts()["feeds"]
+    assert feed["jobs"] == 1
+    key = feed_key(f"{stack.feeds.url}/{FEED}", "cap")
+    table = boto3.resource("dynamodb").Table(os.environ[settings.TABLE_ENV])
+    table.delete_item(Key={"pk": keys.feed_pk(key), "sk": keys.snapshot_sk(feed_state(key).snapshot or "")})
+    alert_feeds._snapshots.clear()  # as a fresh worker would: the item is gone (TTL)
+
+    stack.drain()
+
+    assert stack.sandbox.posts() == []
+    assert "Announce job without its snapshot" in (stack.state_dir / "lambda.log").read_text(encoding="utf-8")
+    assert len(_round(stack)) == 12  # the feed is unchanged, yet read and announced again
+    assert _round(stack) == []

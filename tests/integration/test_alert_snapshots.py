@@ -1,0 +1,63 @@
+"""What an alert feed's readers hand to its announcers, in DynamoDB (moto): parsed-alerts snapshots
+and pushed bodies, gzip'd, named by content, refused when too large for an item; and the lane
+messages that name them, small references whatever the feed's size."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from chalicelib.alerts.cap import parse_cap
+from chalicelib.publishing.lanes import AnnounceJob, BadMessage, PushJob, parse_message
+from chalicelib.storage import alert_feeds
+from chalicelib.storage.alert_feeds import (
+    MAX_ITEM_BYTES,
+    feed_key,
+    get_pushed_body,
+    get_snapshot,
+    put_pushed_body,
+    put_snapshot,
+)
+
+SAMPLE = Path(__file__).resolve().parents[2] / "events" / "alerts" / "nws-cap-update-multi-polygon.xml"
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+FEED = feed_key("https://feeds.meteoalarm.org/feeds/meteoalarm-legacy-atom-italy", "meteoalarm_atom")
+
+
+@pytest.mark.usefixtures("dynamo_table")
+def test_a_snapshot_comes_back_equal_and_is_named_by_its_content() -> None:
+    alerts = parse_cap(SAMPLE.read_bytes(), source_url="https://example.org/cap.xml")
+
+    key = put_snapshot(FEED, alerts, NOW)
+
+    assert key is not None
+    assert put_snapshot(FEED, alerts, NOW) == key  # the same content, the same item
+    alert_feeds._snapshots.clear()  # read from the table, not from this process's memory
+    assert get_snapshot(FEED, key) == alerts
+    assert get_snapshot(FEED, "0" * 32) is None
+    assert get_snapshot(feed_key("https://other.example/feed", "cap"), key) is None
+
+
+@pytest.mark.usefixtures("dynamo_table")
+def test_a_pushed_body_comes_back_and_an_incompressible_one_is_refused() -> None:
+    body = b"<feed>" + b"<entry>same</entry>" * 50_000 + b"</feed>"  # ~1 MB, compresses well
+    key = put_pushed_body(FEED, body, NOW)
+    assert key is not None
+    assert get_pushed_body(FEED, key) == body
+
+    noise = random.Random(3).randbytes(MAX_ITEM_BYTES + 1)
+    assert put_pushed_body(FEED, noise, NOW) is None
+
+
+def test_alert_jobs_are_small_references() -> None:
+    jobs = [AnnounceJob(FEED, "a" * 32, 157), PushJob(FEED, "b" * 32), PushJob(FEED, None)]
+    for job in jobs:
+        assert len(job.to_json()) < 200
+        assert parse_message(job.to_json()) == job
+    with pytest.raises(BadMessage):
+        parse_message(jobs[0].to_json().replace("157", "-1"))
+    with pytest.raises(BadMessage):
+        parse_message(jobs[1].to_json().replace(FEED, "../x"))
