@@ -140,9 +140,10 @@ def _alert_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
         (
             "  announcing, by jobs",
             f"{math.ceil(italy['comuni'] / announce['members_per_job'])} jobs of {announce['members_per_job']} "
-            f"comuni, {italy['poller_announce_seconds'] * announce['members_per_job'] / italy['comuni']:.1f} s each "
-            f"in parallel (tenant after tenant: {italy['poller_announce_seconds']:.0f} s); an unchanged pass "
-            f"{_sum(announce['unchanged_pass_calls'], 'dynamodb:'):.0f} read per feed, whatever the comuni",
+            f"comuni, {italy['announce_work_seconds'] * announce['members_per_job'] / italy['comuni']:.1f} s each "
+            f"in parallel (tenant after tenant: {italy['announce_work_seconds']:.0f} s); an unchanged pass "
+            f"{_sum(announce['unchanged_pass_calls'], 'dynamodb:'):.0f} read per feed, whatever the comuni "
+            f"(${italy['poller_reads_usd_per_month']:.2f}/month of reads)",
         ),
         (
             "  Telegram, one bot for every channel",

@@ -272,6 +272,10 @@ class LocalStack:
             # for the client's delayed ACK of the headers: 40 ms more on every kept-alive request.
             disable_nagle_algorithm = True
 
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet: the functions' own JSON log (state/lambda.log) says what each request did, and
+                a line per request on stderr would bury `make run`'s console and `make bench`'s table."""
+
         server = LocalDevServer(
             self.app,
             Config.create(project_dir=str(ROOT), chalice_stage="dev"),
@@ -291,7 +295,7 @@ class LocalStack:
     def register_webhooks(self) -> None:
         """Tell the platform fakes where this API takes each sandboxed inbox channel's webhook, as
         the channel check does in AWS (chalicelib/inbox/webhook_setup.py). Channels with the
-        operator's real tokens are left to that check: a loopback URL is no use to a real platform."""
+        operator's real tokens are never given a loopback URL (webhook_setup refuses it too)."""
         from chalicelib.clock import utcnow
         from chalicelib.config.loader import current_config
         from chalicelib.inbox.webhook_setup import sync_webhooks

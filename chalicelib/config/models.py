@@ -520,6 +520,23 @@ class Config(_Model):
         _unique("tenants", [t.id for t in self.tenants])
         return self
 
+    @model_validator(mode="after")
+    def _one_inbox_per_bot(self) -> Config:
+        """A Telegram bot has one webhook URL: two inbox channels on one bot would take it from each
+        other at every channel check, and citizens' messages would land in either inbox."""
+        owners: dict[str, str] = {}
+        for tenant in self.tenants:
+            for channel in tenant.channels:
+                if isinstance(channel, TelegramChannel) and channel.inbox:
+                    owner = owners.setdefault(channel.token, f"{tenant.id}/{channel.id}")
+                    if owner != f"{tenant.id}/{channel.id}":
+                        raise ValueError(
+                            f"tenants: the inbox channels {owner} and {tenant.id}/{channel.id} use the same "
+                            "Telegram bot (token); a bot delivers its messages to one webhook: give each "
+                            "inbox channel its own bot, or set inbox: false on one of them"
+                        )
+        return self
+
     def tenant(self, tenant_id: str) -> Tenant:
         for tenant in self.tenants:
             if tenant.id == tenant_id:

@@ -33,7 +33,7 @@ _ORIGIN = re.compile(
 
 def check_origin(origin: str) -> str:
     """The origin, if it is one a deployment may allow; ValueError saying what is expected."""
-    if not _ORIGIN.match(origin):
+    if not _ORIGIN.fullmatch(origin):
         raise ValueError(
             f"{STAFF_ORIGIN_ENV}: an origin such as https://staff.comune.example.it (https, a host and "
             "an optional port, no path and no '*'; http only for localhost)"

@@ -39,8 +39,9 @@ from urllib.parse import urlsplit
 
 import requests
 
+from chalicelib import settings
 from chalicelib.alerts.websub import CALLBACK_URL_ENV
-from chalicelib.channels.base import PublishError
+from chalicelib.channels.base import AuthError, PublishError
 from chalicelib.channels.graph import GraphClient
 from chalicelib.channels.telegram import TOKEN_IN_PATH, error_for
 from chalicelib.channels.transport import (
@@ -138,6 +139,11 @@ def sync_webhooks(
     if not base:
         problem = f"{PUBLIC_URL_ENV} is not set: no public URL to register"
         return [_status(item, "off", reason="no_public_url", detail=problem) for item in channels]
+    if _is_loopback(base):
+        # The local stack: only the channels it points at the platform fakes may learn a loopback
+        # URL. A channel with the operator's real token would have its real bot or app re-pointed.
+        local = settings.sandbox_channels()
+        channels = [item for item in channels if f"{item.tenant}/{item.channel.id}" in local]
     http = session or new_session()
     try:
         with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
@@ -145,6 +151,11 @@ def sync_webhooks(
     finally:
         if session is None:
             http.close()
+
+
+def _is_loopback(base: str) -> bool:
+    host = urlsplit(base).hostname or ""
+    return host == "localhost" or host.startswith("127.") or host == "::1"
 
 
 def _sync(
@@ -305,9 +316,7 @@ class _FacebookPage:
     def sync(self, base: str, register: bool) -> WebhookStatus:
         app_token = self.channel.app_token
         app_id = self._app_id(app_token) if app_token else None
-        app_outcome = (
-            self._app_subscription(app_token, app_id, base, register) if app_token and app_id else None
-        )
+        app_outcome = self._app_outcome(app_token, app_id, base, register) if app_token and app_id else None
         page = self.channel.page_id
         body = self.graph.get(
             f"{page}/subscribed_apps", endpoint="subscribed_apps", fields="id,subscribed_fields"
@@ -350,6 +359,16 @@ class _FacebookPage:
         app_token = read_token(functools.partial(resolve_secret, app_token_ref), platform=FACEBOOK)
         app_id, separator, _ = app_token.partition("|")
         return app_id if separator and app_id.isdigit() else None
+
+    def _app_outcome(self, app_token_ref: str, app_id: str, base: str, register: bool) -> Outcome:
+        """The app subscription's outcome. A refused APP token is not the Page's: it must not turn
+        the channel unhealthy and hold its posts (alerts included), only show the webhook broken."""
+        try:
+            return self._app_subscription(app_token_ref, app_id, base, register)
+        except AuthError as error:
+            raise PublishError(
+                f"{FACEBOOK}: the app token was refused: {error}", reason="app_token_refused"
+            ) from None
 
     def _app_subscription(self, app_token_ref: str, app_id: str, base: str, register: bool) -> Outcome:
         """The app's "page" subscription: our callback URL with both fields, active. Fields it has

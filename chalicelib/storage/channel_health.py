@@ -76,10 +76,11 @@ def health_of(tenant: str) -> list[ChannelHealth]:
 
 def record_health(health: ChannelHealth) -> bool:
     """Store a finding. True when the state changed (or is new): the caller counts transitions,
-    so a channel that stays broken raises its metric once, not on every check."""
-    item = {
-        "pk": keys.tenant_pk(health.tenant),
-        "sk": keys.health_sk(health.channel),
+    so a channel that stays broken raises its metric once, not on every check.
+
+    An update, not a put: a finding without webhook fields (the publisher's, on a refused token)
+    keeps what the channel check last found about the webhook."""
+    fields: dict[str, Any] = {
         "platform": health.platform,
         "state": health.state,
         "reason": health.reason,
@@ -90,21 +91,35 @@ def record_health(health: ChannelHealth) -> bool:
     }
     try:
         # Same state: keep `since`. The condition fails when the state changes, then `since` moves.
-        dynamo.client().put_item(
-            TableName=dynamo.table_name(),
-            Item=dynamo.to_dynamo({**item, "since": iso(health.since)}),
-            ConditionExpression="attribute_exists(pk) AND #st = :state",
-            ExpressionAttributeNames={"#st": "state"},
-            ExpressionAttributeValues=dynamo.values({":state": health.state}),
-        )
+        _update(health, fields, condition="attribute_exists(pk) AND #state = :same")
     except ClientError as error:
         if not dynamo.is_condition_failure(error):
             raise
-        dynamo.client().put_item(
-            TableName=dynamo.table_name(), Item=dynamo.to_dynamo({**item, "since": iso(health.checked_at)})
-        )
+        _update(health, {**fields, "since": iso(health.checked_at)})
         return True
     return False
+
+
+def _update(health: ChannelHealth, fields: dict[str, Any], condition: str | None = None) -> None:
+    names = {f"#{name}": name for name in fields}
+    values = {f":{name}": value for name, value in fields.items()}
+    expression = "SET " + ", ".join(f"#{name} = :{name}" for name in fields)
+    if not health.token_expires_at:
+        # An expiry no longer known is dropped: the TokenDaysLeftMin alarm must not read a stale one.
+        names["#token_expires_at"] = "token_expires_at"
+        expression += " REMOVE #token_expires_at"
+    extra: dict[str, Any] = {}
+    if condition:
+        names["#state"], values[":same"] = "state", health.state
+        extra["ConditionExpression"] = condition
+    dynamo.client().update_item(
+        TableName=dynamo.table_name(),
+        Key=dynamo.to_dynamo({"pk": keys.tenant_pk(health.tenant), "sk": keys.health_sk(health.channel)}),
+        UpdateExpression=expression,
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=dynamo.values(values),
+        **extra,
+    )
 
 
 def _from_item(item: dict[str, Any]) -> ChannelHealth:

@@ -400,6 +400,12 @@ def test_every_function_has_an_errors_alarm(template: Template) -> None:
     assert watched == set(functions(template))
 
 
+def test_the_cost_model_prices_every_alarm_the_stack_creates(template: Template) -> None:
+    from benchmarks.cost import ALARMS
+
+    assert len(alarms(template)) == ALARMS  # each alarm is billed: `make bench` must count them all
+
+
 def test_every_dlq_alarms_on_its_first_message(template: Template) -> None:
     sqs_alarms = [a for a in alarms(template) if a.get("Namespace") == "AWS/SQS"]
     for alarm in sqs_alarms:

@@ -4,6 +4,7 @@ waits for the next window without losing anything, and the health check's record
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ from chalicelib.channels.telegram import TelegramAdapter
 from chalicelib.config.models import PostBudget
 from chalicelib.publishing import budget
 from chalicelib.secrets import SecretError
-from chalicelib.storage.channel_health import get_health
+from chalicelib.storage.channel_health import ChannelHealth, WebhookHealth, get_health, record_health
 from chalicelib.storage.deliveries import deliveries_of
 from devtools.sandbox import Sandbox
 from tests.conftest import FEEDS, tenant
@@ -161,3 +162,35 @@ def test_instagram_skips_do_not_use_up_the_budget(make_stack: Any) -> None:
     assert len(deliveries) == 6
     assert {d.status for d in deliveries} == {"skipped"}  # no usable image: none fetchable here
     assert stack.sandbox.posts("instagram") == []
+
+
+def test_a_finding_without_webhook_fields_keeps_the_webhook_and_drops_a_stale_expiry(make_stack: Any) -> None:
+    make_stack([tenant()], {})
+    webhook = WebhookHealth("ok", "ok", "", broken=False, checked_at=NOW)
+    checked = ChannelHealth(
+        "comune-prova",
+        "telegram",
+        "telegram",
+        "healthy",
+        "ok",
+        "",
+        NOW,
+        NOW,
+        NOW + timedelta(days=30),
+        webhook,
+    )
+    later = NOW + timedelta(minutes=5)
+    # The publisher's finding on a refused token: no webhook, no expiry.
+    refused = replace(
+        checked, state="unhealthy", reason="auth", checked_at=later, token_expires_at=None, webhook=None
+    )
+
+    assert record_health(checked) is True  # new
+    assert record_health(replace(checked, checked_at=later)) is False  # same state: `since` stays
+    assert record_health(refused) is True
+
+    stored = get_health("comune-prova", "telegram")
+    assert stored is not None
+    assert (stored.state, stored.reason, stored.since) == ("unhealthy", "auth", later)
+    assert stored.webhook == webhook  # what the channel check found about the webhook is kept
+    assert stored.token_expires_at is None

@@ -115,6 +115,7 @@ def test_without_a_configured_origin_no_route_speaks_cors(stack: LocalStack) -> 
         "http://staff.example.it",
         "staff.it",
         "",
+        "https://staff.example.it\n",  # a header value with a line break in it
     ],
 )
 def test_only_an_origin_can_be_configured(origin: str) -> None:

@@ -11,8 +11,11 @@ from typing import Any
 import pytest
 import requests
 
+from chalicelib import channel_checks
 from chalicelib.config.models import Config
 from chalicelib.inbox.webhook_setup import PUBLIC_URL_ENV, TELEGRAM_UPDATES, sync_webhooks
+from chalicelib.settings import SANDBOX_CHANNELS_ENV
+from chalicelib.storage.channel_health import get_health
 from devtools.sandbox import Sandbox
 from devtools.sandbox.inbox_webhooks import SANDBOX_APP_ID
 from devtools.sandbox.meta import FacebookFake
@@ -211,6 +214,7 @@ def test_a_recent_delivery_error_is_reported_and_the_webhook_set_again(
     sandbox: Sandbox, session: requests.Session, closed_port_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(PUBLIC_URL_ENV, closed_port_url)  # loopback: the fake takes http there
+    monkeypatch.setenv(SANDBOX_CHANNELS_ENV, "comune-prova/telegram")  # as the local stack says
     sync_webhooks(config(sandbox), NOW, session=session)
     fake = sandbox.fake("telegram", TelegramFake)
     message = fake.citizen_message(1001, "Le scuole sono aperte?")
@@ -303,3 +307,34 @@ def test_the_table_has_nothing_to_say_without_inbox_channels(
     assert print_webhooks(config(sandbox, inbox=False), NOW, register=True) == 0
     assert "Nessun canale" in capsys.readouterr().out
     assert sandbox.stats()["requests"] == {}
+
+
+def test_a_refused_app_token_shows_the_webhook_broken_but_keeps_the_page_posting(
+    sandbox: Sandbox, dynamo_table: str
+) -> None:
+    cfg = config(sandbox, app_token=True)
+    channel_checks.check_channels(cfg, NOW)
+    sandbox.revoke_token("facebook", APP_TOKEN)  # the app secret was reset; the Page token still works
+
+    for run in range(1, 3):
+        channel_checks.check_channels(cfg, NOW + timedelta(minutes=15 * run))
+
+    health = get_health("comune-prova", "facebook")
+    assert health is not None and health.healthy  # its posts, alerts included, are not held
+    assert health.webhook is not None and health.webhook.broken
+    assert health.webhook.reason == "app_token_refused"
+    assert "app-secret-of-banditore" not in health.webhook.detail
+
+
+def test_a_loopback_url_is_registered_only_on_the_sandbox_channels(
+    sandbox: Sandbox, session: requests.Session, closed_port_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A local run with a channel holding the operator's real token must not re-point the real bot."""
+    monkeypatch.setenv(PUBLIC_URL_ENV, closed_port_url)
+    monkeypatch.setenv(SANDBOX_CHANNELS_ENV, "comune-prova/facebook")
+
+    found = sync_webhooks(config(sandbox), NOW, session=session)
+
+    assert [(s.platform, s.outcome) for s in found] == [("facebook", "registered")]
+    assert requests_to(sandbox, "telegram", "getWebhookInfo") == 0
+    assert requests_to(sandbox, "telegram", "setWebhook") == 0

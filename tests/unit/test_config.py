@@ -72,6 +72,28 @@ def test_duplicate_ids_are_refused() -> None:
     assert _problems(data) == [": tenants: duplicate id 'comune-a'"]
 
 
+def test_two_inbox_channels_cannot_share_a_telegram_bot() -> None:
+    inbox = {
+        "id": "telegram",
+        "platform": "telegram",
+        "chat": "@ComuneA",
+        "token": "env:TG",
+        "inbox": True,
+        "webhook_secret": "env:TG_HOOK",
+    }
+    data = _config(channels=[inbox])
+    other = {**data["tenants"][0], "id": "comune-b", "name": "Comune B"}
+    data["tenants"].append(other)
+    problems = _problems(data)
+    assert (
+        len(problems) == 1
+        and "comune-a/telegram and comune-b/telegram use the same Telegram bot" in problems[0]
+    )
+    # One of them posting only (no inbox) is fine: posting needs no webhook.
+    other["channels"] = [{**inbox, "inbox": False}]
+    assert parse_config(yaml.safe_dump(data), "banditore.yaml").tenants[1].id == "comune-b"
+
+
 def test_yaml_syntax_errors_give_line_and_column() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config("tenants:\n  - id: [unclosed\n", "banditore.yaml")
