@@ -13,6 +13,7 @@ import yaml
 import app
 from chalicelib import observability as obs
 from chalicelib.inbox.auth import AUTHORIZER_NAME, DEV_TOKENS_ENV, UNAUTHENTICATED_MESSAGE, USER_POOL_ARN_ENV
+from chalicelib.settings import SANDBOX_CHANNELS_ENV
 from infra.constructs.staff_auth import DEFAULT_CALLBACK_URL, MIN_PASSWORD_LENGTH
 from tests.infra.test_stack import (
     CONFIG_FILE,
@@ -131,3 +132,10 @@ def test_the_sla_check_runs_every_five_minutes_and_alarms_on_the_first_breach(te
     widgets = json.loads(render(dashboard["Properties"]["DashboardBody"]))["widgets"]
     shown = {metric[1] for widget in widgets for metric in widget["properties"]["metrics"]}
     assert {obs.SLA_BREACHES, obs.CONVERSATIONS_OVER_SLA} <= shown
+
+
+def test_no_deployed_function_shows_drills_or_fetches_private_images(template: Template) -> None:
+    """Test and Exercise alerts and loopback images exist for the local stack only: the variables that
+    allow them are never in the deployed template, whatever the configuration says."""
+    for name in (SANDBOX_CHANNELS_ENV, "BANDITORE_MEDIA_ALLOW_PRIVATE"):
+        assert name not in json.dumps(template), name
