@@ -40,7 +40,7 @@ TOKEN_DAYS_LEFT = "TokenDaysLeftMin"  # noqa: S105 (a metric name)
 ALERTS_POSTED = "AlertsAnnounced"
 ANNOUNCE_JOBS = "AlertAnnounceJobs"  # jobs queued to announce a large feed's alerts slice by slice
 ANNOUNCE_JOBS_WITHOUT_SNAPSHOT = "AlertAnnounceJobsWithoutSnapshot"  # no-ops: the feed is re-read
-ALERT_SNAPSHOTS_TOO_LARGE = "AlertSnapshotsTooLarge"  # feeds announced inline: no item would hold them
+ALERT_SNAPSHOTS_TOO_LARGE = "AlertSnapshotsTooLarge"  # parsed alerts no item would hold (small feeds: inline)
 # Citizens' inbox
 SLA_BREACHES = "SlaBreaches"  # conversations that went past the first-response target (once each)
 CONVERSATIONS_OVER_SLA = "ConversationsOverSla"  # level: open, unanswered, past the target now

@@ -1,5 +1,5 @@
 """Alerts as JSON, for the parsed-alerts snapshot an announce job reads instead of the feed
-(chalicelib/storage/alert_snapshots.py). Exact: `alerts_from_json(alerts_to_json(a)) == a` for every
+(chalicelib/storage/alert_feeds.py). Exact: `alerts_from_json(alerts_to_json(a)) == a` for every
 alert the parsers can build (times keep their offset, floats their repr, tuples their order).
 Field names are spelt out rather than derived, so a field added to the model without a line here
 fails the round-trip tests instead of vanishing from snapshots."""

@@ -2,13 +2,15 @@
 the poller or push job that read it; a feed listed by more than FAN_OUT_ABOVE (MeteoAlarm Italy, the
 DPC bulletin: up to ~7,900 comuni) is cut into slices of MEMBERS_PER_JOB tenants, each an AnnounceJob
 on the urgent lane that Lambda runs in parallel, reading the alerts from the feed's snapshot
-(chalicelib/storage/alert_feeds.py) instead of fetching and parsing the feed again.
+(chalicelib/storage/alert_feeds.py) instead of fetching and parsing the feed again. A large feed
+whose snapshot could not be stored is not announced inline (a pass could not finish it): the read
+counts as incomplete and the next pass tries again.
 
 A job names its slice by number, members sorted by tenant id, and re-derives the members from the
-config: a message stays a small reference whatever the feed's size. A config deployed between the
-pass and the job may shift a slice; the feed's members digest changed too, so the next pass
-announces again and the pipeline's per-alert rows keep anything from going out twice.
-"""
+config: a message stays a small reference whatever the feed's size. It also carries the members'
+digest: a job whose config gives another one (a deploy between the pass and the job would shift the
+slices) announces nothing and makes the next pass announce the feed again, under one config; the
+pipeline's per-alert rows keep anything from going out twice."""
 
 from __future__ import annotations
 
@@ -54,6 +56,7 @@ class FeedResult:
     reason: str | None = None
     outcomes: list[AlertOutcome] = field(default_factory=list)
     jobs: int = 0  # announce jobs queued for this feed
+    announced: str | None = None  # the snapshot every member got (or whose jobs were all queued)
 
 
 def alert_feeds() -> dict[Feed, list[Member]]:
@@ -87,12 +90,23 @@ def members_digest(members: list[Member]) -> str:
 def announce(
     feed: Feed, members: list[Member], alerts: tuple[Alert, ...], snapshot: str | None, now: datetime
 ) -> FeedResult:
-    """Inline for a small feed (no extra hop) or without a snapshot to hand on; by jobs otherwise."""
+    """Inline for a small feed (no extra hop); by jobs for a large one, which without a snapshot to
+    hand on is left to the next pass (incomplete)."""
     url = feed[0]
-    if len(members) <= FAN_OUT_ABOVE or snapshot is None or not alerts:
+    if len(members) <= FAN_OUT_ABOVE or not alerts:
         return announce_alerts(url, members, alerts, now)
-    key = feed_key(*feed)
-    jobs = [AnnounceJob(key, snapshot, chunk) for chunk in range(math.ceil(len(members) / MEMBERS_PER_JOB))]
+    if snapshot is None:
+        # Inline, thousands of comuni would outlast the pass and hold up every other feed; the store
+        # failure is counted (polling._store_snapshot) and the next pass reads the feed again.
+        logger.warning(
+            "Large alert feed not announced: no snapshot", extra={"feed": url, "members": len(members)}
+        )
+        return FeedResult(url, "read", complete=False)
+    key, digest = feed_key(*feed), members_digest(members)
+    jobs = [
+        AnnounceJob(key, snapshot, chunk, digest)
+        for chunk in range(math.ceil(len(members) / MEMBERS_PER_JOB))
+    ]
     queued = send_jobs(jobs)
     obs.count(obs.ANNOUNCE_JOBS, queued)
     logger.info(
@@ -109,16 +123,17 @@ def announce_alerts(url: str, members: list[Member], alerts: tuple[Alert, ...], 
     for tenant, source in members:
         try:
             outcomes, announced = handle_alerts(tenant, source, alerts, now)
+            result.outcomes.extend(outcomes)
+            # Queued at once, tenant by tenant: a later failure or timeout cannot hold these back.
+            for delivery in enqueue([d for a in announced for d in a.deliveries]):
+                delivery_store.mark_enqueued(delivery, now)
         except Exception:
-            # One comune's failure (its rows, its config) must not keep the alert from the others.
+            # One comune's failure (its rows, its config, its queueing) must not keep the alert from
+            # the others; deliveries left pending are queued again by housekeeping.
             logger.exception("Alert handling crashed", extra={"tenant": tenant.id, "source": source.id})
             obs.count(obs.FEED_ERRORS, reason="internal")
             result.complete = False
             continue
-        result.outcomes.extend(outcomes)
-        # Queued at once, tenant by tenant: a later failure or timeout cannot hold these back.
-        for delivery in enqueue([d for a in announced for d in a.deliveries]):
-            delivery_store.mark_enqueued(delivery, now)
     obs.count(obs.ALERTS_POSTED, sum(1 for o in result.outcomes if o.announcement))
     return result
 
@@ -136,6 +151,13 @@ def run_announce_job(job: AnnounceJob) -> None:
         forget_members(job.feed)
         obs.count(obs.ANNOUNCE_JOBS_WITHOUT_SNAPSHOT)
         logger.warning("Announce job without its snapshot", extra={"feed": url, "chunk": job.chunk})
+        return
+    if job.members != members_digest(members):
+        # Queued under another config (a deploy in between, or a message older than the digest):
+        # its slice may not be the one meant. Rather than guess, the next pass announces again.
+        forget_members(job.feed)
+        obs.count(obs.FEED_ERRORS, reason="members_changed")
+        logger.warning("Announce job for other members", extra={"feed": url, "chunk": job.chunk})
         return
     chunk = members[job.chunk * MEMBERS_PER_JOB : (job.chunk + 1) * MEMBERS_PER_JOB]
     result = announce_alerts(url, chunk, alerts, utcnow())

@@ -148,6 +148,12 @@ def _handle(
         # change what was posted for real (an exercise cancel must not end a real alert).
         _write(_rows(context, alert, [], None))
         return AlertOutcome(context.tenant.id, alert.identifier, "nothing", "not a public alert"), None, None
+    if thread is not None and thread.sent is not None and alert.sent < thread.sent:
+        # Read after a newer update of its thread (a poll slower than a push, a retried job): what
+        # it says is stale. Its own row joins the thread as it is; the thread is not rewound.
+        _write(_rows(context, alert, [], thread))
+        decision = Decision(Action.NOTHING, "superseded", thread)
+        return _outcome(context, alert, decision, None), None, thread
     info, areas, level = best_info(alert, context.config)
     facts = _facts(info, areas, level or (thread.facts.level if thread else None))
     decision = decide(
@@ -157,6 +163,9 @@ def _handle(
         min_level=context.config.minimum_level,
         now=context.now,
     )
+    if decision.thread is not None:
+        # Handled in `sent` order from here on (older ones were superseded above): the newest so far.
+        decision = replace(decision, thread=replace(decision.thread, sent=alert.sent))
     posted: list[Announced] | None = None
     if decision.action is not Action.NOTHING and info is None and thread is not None:
         # A Cancel may carry no info at all: the end of alert is told in the thread's own words.
@@ -167,23 +176,29 @@ def _handle(
     else:
         case = _Case(alert, info, decision, facts, areas, thread, linked)
         posted, after = _announce(context, case)
+    return _outcome(context, alert, decision, posted), posted, after
+
+
+def _outcome(
+    context: _Context, alert: Alert, decision: Decision, posted: list[Announced] | None
+) -> AlertOutcome:
     logger.info(
         "Alert decided",
         extra={
             "tenant": context.tenant.id,
             "alert": alert.identifier,
             "action": decision.action.value,
+            "reason": decision.reason,
             "drill": context.drill,
         },
     )
-    outcome = AlertOutcome(
+    return AlertOutcome(
         context.tenant.id,
         alert.identifier,
         decision.action.value,
         decision.reason,
         posted[0].announcement.id if posted else None,
     )
-    return outcome, posted, after
 
 
 def _facts(info: Info | None, areas: tuple[Area, ...], level: Level | None) -> Facts | None:
@@ -233,7 +248,8 @@ def _announce(context: _Context, case: _Case) -> tuple[list[Announced] | None, T
         previous_level=thread.facts.level if thread else None,
     )
     if decision.action in (Action.POST, Action.LEVEL_UP):
-        after: Thread | None = Thread(anchor=new_id, facts=shown)  # later replies thread under this post
+        # Later replies thread under this post.
+        after: Thread | None = Thread(anchor=new_id, facts=shown, sent=alert.sent)
         reply_under = None
     else:
         after, reply_under = decision.thread, thread.anchor if thread else None

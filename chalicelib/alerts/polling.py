@@ -131,18 +131,21 @@ def _poll_feed(feed: Feed, members: list[Member], now: datetime) -> FeedResult:
         result, snapshot = read_and_announce(feed, members, fetched.body, fetched.url, state=state, now=now)
     except (FeedError, AlertError) as error:
         return _failed(feed, members, state, error, now)
-    validators: dict[str, str | None] = dict.fromkeys(
-        ("etag", "last_modified", "body_hash", "members_digest")
-    )
-    if result.complete:  # else the next pass reads it all again (handled alerts are skipped)
-        validators = {
-            "etag": fetched.etag,
-            "last_modified": fetched.last_modified,
-            "body_hash": body_hash,
-            "members_digest": digest,
-        }
+    # An incomplete read is read again next pass (no validators kept), fetching only what it lacks.
+    # The members' digest is kept even so: with `announced_snapshot`, that read announces again only
+    # if it finds something new (or the announce itself was incomplete).
+    validators: dict[str, str | None] = dict.fromkeys(("etag", "last_modified", "body_hash"))
+    if result.complete:
+        validators = {"etag": fetched.etag, "last_modified": fetched.last_modified, "body_hash": body_hash}
     save_source_state(
-        state.succeeded(now, initialized=True, snapshot=snapshot or state.snapshot, **validators)
+        state.succeeded(
+            now,
+            initialized=True,
+            snapshot=snapshot or state.snapshot,
+            members_digest=digest,
+            announced_snapshot=result.announced,
+            **validators,
+        )
     )
     return result
 
@@ -157,7 +160,17 @@ def read_and_announce(
     known = _previous_alerts(feed, state) if feed_format == ATOM_FORMAT else ()
     alerts, complete = read_alerts(feed_format, body, url, known=known)
     snapshot = _store_snapshot(feed, alerts, now)
-    result = announce(feed, members, alerts, snapshot, now)
+    if snapshot is not None and (snapshot, members_digest(members)) == (
+        state.announced_snapshot,
+        state.members_digest,
+    ):
+        # These alerts already went to these members: a body read again because a CAP document of
+        # it is broken must not queue every job again each pass.
+        logger.info("Alerts already announced", extra={"feed": feed[0], "complete": complete})
+        result = FeedResult(feed[0], "read", announced=snapshot)
+    else:
+        result = announce(feed, members, alerts, snapshot, now)
+        result.announced = snapshot if result.complete else None
     result.complete = result.complete and complete
     return result, snapshot
 
@@ -173,15 +186,16 @@ def _previous_alerts(feed: Feed, state: SourceState) -> tuple[Alert, ...]:
 
 
 def _store_snapshot(feed: Feed, alerts: tuple[Alert, ...], now: datetime) -> str | None:
-    """The snapshot's key, or None: then the alerts are announced inline, whatever the feed's size."""
+    """The snapshot's key, or None: then a small feed is announced inline, a large one not at all
+    (read again next pass; fanout.announce)."""
     try:
         snapshot = put_snapshot(feed_key(*feed), alerts, now)
     except (ClientError, BotoCoreError):
-        logger.warning("Alert snapshot not stored: announced inline", extra={"feed": feed[0]}, exc_info=True)
+        logger.warning("Alert snapshot not stored", extra={"feed": feed[0]}, exc_info=True)
         obs.count(obs.FEED_ERRORS, reason="snapshot")
         return None
     if snapshot is None:
-        logger.warning("Alert snapshot too large for an item: announced inline", extra={"feed": feed[0]})
+        logger.warning("Alert snapshot too large for an item", extra={"feed": feed[0]})
         obs.count(obs.ALERT_SNAPSHOTS_TOO_LARGE)
     return snapshot
 

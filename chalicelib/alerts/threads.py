@@ -9,7 +9,7 @@ update, not the first alert).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
 
@@ -42,6 +42,11 @@ class Thread:
     anchor: str  # the announcement whose posts later replies thread under
     facts: Facts
     ended: bool = False
+    # The `sent` of the newest alert the thread was brought to (None: a row stored before it was
+    # recorded): an older update read later (a slow poll, a retried job) must not rewind it. Only an
+    # order, not what was posted: two threads that posted the same are equal, so unchanged rows are
+    # not rewritten.
+    sent: datetime | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

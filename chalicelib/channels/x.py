@@ -74,6 +74,7 @@ from chalicelib.channels.weighted import LIMIT, weighted_length
 from chalicelib.config.models import XChannel
 from chalicelib.http import TIMEOUT
 from chalicelib.inbox.ingest.normalised import as_object, objects
+from chalicelib.observability import logger
 from chalicelib.secrets import resolve_secret
 
 PLATFORM = "X"
@@ -304,7 +305,17 @@ class XAdapter:
 
         def send_one(text: str, parent: str | None, index: int) -> PostResult:
             piece = f"{self._api_base} {idempotency_key} {index}"
-            return self._send_once(signer, text, parent, piece, gone_is_post_gone=gone_is_post_gone)
+            try:
+                return self._send_once(signer, text, parent, piece, gone_is_post_gone=gone_is_post_gone)
+            except PermanentError as error:
+                if index == 0 or error.reason != "duplicate" or parent is None:
+                    raise
+                # A follow-up is a bare tail of the text ("… (2/2)"): an update restating the last
+                # one's instructions repeats it word for word, and X refuses the same text twice. The
+                # words are already on the account, in this thread: leave the piece out, go on under the
+                # one before, rather than fail the delivery with its first post already out.
+                logger.warning("Thread piece already on the account: left out", extra={"piece": index})
+                return PostResult(remote_id=parent, url=None)
 
         return post_thread(post, reply_to, send_one)
 

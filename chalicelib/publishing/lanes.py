@@ -77,11 +77,14 @@ class ReplyJob:
 @dataclass(frozen=True)
 class AnnounceJob:
     """Announce a feed's alerts to one slice of the tenants listing it: `chunk` of the feed's
-    members sorted by tenant id, the alerts from the snapshot `snapshot` (chalicelib/alerts/fanout.py)."""
+    members sorted by tenant id, the alerts from the snapshot `snapshot`; `members` is the members'
+    digest the slices were cut under (None in a message queued before it was carried), which the job
+    checks against its own config (chalicelib/alerts/fanout.py)."""
 
     feed: str
     snapshot: str
     chunk: int
+    members: str | None
     lane: Lane = "urgent"
 
     def to_json(self) -> str:
@@ -92,6 +95,7 @@ class AnnounceJob:
                 "feed": self.feed,
                 "snapshot": self.snapshot,
                 "chunk": self.chunk,
+                "members": self.members,
                 "lane": self.lane,
             }
         )
@@ -157,7 +161,13 @@ def _alert_job(data: dict[str, Any], kind: str) -> AlertJob:
     chunk = data.get("chunk")
     if not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 0:
         raise BadMessage("chunk must be a number")
-    return AnnounceJob(feed=_identifier(data, "feed"), snapshot=_identifier(data, "snapshot"), chunk=chunk)
+    members = data.get("members")
+    return AnnounceJob(
+        feed=_identifier(data, "feed"),
+        snapshot=_identifier(data, "snapshot"),
+        chunk=chunk,
+        members=None if members is None else _identifier(data, "members"),
+    )
 
 
 def send_jobs(jobs: Sequence[AlertJob]) -> int:

@@ -60,7 +60,7 @@ from chalicelib.storage import channel_health
 from chalicelib.storage import deliveries as store
 from chalicelib.storage.alert_threads import highest_active_level
 from chalicelib.storage.announcements import get_announcement
-from chalicelib.storage.deliveries import ClaimOutcome, Delivery, PostedAs
+from chalicelib.storage.deliveries import ClaimOutcome, Delivery, PostedAs, Turn
 
 # Stop taking new records when the invocation is this close to its timeout, so a record is never
 # cut off between the platform's answer and the record of it: longer than the slowest record
@@ -211,20 +211,16 @@ def _come_back(message: LaneMessage, record: SQSRecord, seconds: float, why: str
 def _attempt(
     invocation: _Invocation, message: DeliveryMessage, record: SQSRecord, delivery: Delivery
 ) -> None:
-    try:
-        reply_to = _reply_target(delivery)
-    except ThreadNotReady:
-        store.release_delivery(
-            delivery, "waiting_for_thread", "the post it replies to is not out yet", utcnow()
-        )
-        return _come_back(message, record, THREAD_WAIT_SECONDS, "waiting for the post it replies to")
     taken_at = utcnow()
     try:
+        anchor = _thread_anchor(delivery)
         channel = _channel(delivery.tenant, delivery.channel)
         refusal = _take_budget(message, channel, taken_at)
         if refusal is not None:
             return _wait_for_budget(invocation, message, record, delivery, refusal)
-        result, posted_as = _post(delivery, channel, reply_to)
+        sent = _post(delivery, channel, anchor)
+    except ThreadWait as waiting:
+        return _wait_for_thread(message, record, delivery, waiting, taken_at)
     except RetryableError as error:
         return _retry(invocation, message, record, delivery, error)
     except AuthError as error:
@@ -234,23 +230,37 @@ def _attempt(
     except Exception:
         store.release_delivery(delivery, "internal", "unexpected error (see logs)", utcnow())
         raise
-    _record(delivery, result, posted_as)
+    _record(delivery, sent)
     return None
 
 
 def _settle(delivery: Delivery, error: PermanentError, taken_at: datetime) -> None:
     """Record a final outcome without a post: skipped (not for this channel) or failed (alarmed)."""
     if isinstance(error, Skipped):
-        # Nothing went to the platform: the budget slot goes back, so skips never crowd out posts.
-        channel = _channel(delivery.tenant, delivery.channel)
-        configured = budget.budget_for(channel.platform, channel.budget)
-        budget.give_back(delivery.tenant, delivery.channel, configured, taken_at)
+        _give_back_budget(delivery, taken_at)
         if store.skip_delivery(delivery, error.reason, str(error), utcnow()):
             obs.count(obs.POSTS_SKIPPED, platform=delivery.platform, reason=error.reason)
             logger.info("Delivery skipped", extra={"reason": error.reason, "error": str(error)})
     elif store.fail_delivery(delivery, error.reason, str(error), utcnow()):
         obs.count(obs.PUBLISH_FAILURES, platform=delivery.platform, reason=error.reason)
         logger.error("Delivery failed permanently", extra={"reason": error.reason, "error": str(error)})
+
+
+def _wait_for_thread(
+    message: DeliveryMessage, record: SQSRecord, delivery: Delivery, waiting: ThreadWait, taken_at: datetime
+) -> None:
+    if isinstance(waiting, ThreadBusy):
+        _give_back_budget(delivery, taken_at)  # taken before the thread's turn was asked for
+    store.release_delivery(delivery, waiting.reason, waiting.why, utcnow())
+    return _come_back(message, record, THREAD_WAIT_SECONDS, waiting.why)
+
+
+def _give_back_budget(delivery: Delivery, taken_at: datetime) -> None:
+    """Nothing went to the platform: the budget slot goes back, so skips and waits never crowd out
+    posts."""
+    channel = _channel(delivery.tenant, delivery.channel)
+    configured = budget.budget_for(channel.platform, channel.budget)
+    budget.give_back(delivery.tenant, delivery.channel, configured, taken_at)
 
 
 def _wait_for_budget(
@@ -362,9 +372,21 @@ def _retry_later(
     raise RetryLater(error.reason)
 
 
-def _record(delivery: Delivery, result: PostResult, posted_as: PostedAs) -> None:
-    now = utcnow()
-    if not store.record_posted(delivery, result.remote_id, result.url, now, posted_as=posted_as):
+@dataclass(frozen=True)
+class _Sent:
+    """How a delivery went out: the platform's answer (naming the first post of a thread), as what,
+    and in how many posts (a long text is a thread on some platforms; an edit rewrites one)."""
+
+    result: PostResult
+    posted_as: PostedAs
+    pieces: int = 1
+
+
+def _record(delivery: Delivery, sent: _Sent) -> None:
+    now, result, posted_as = utcnow(), sent.result, sent.posted_as
+    if not store.record_posted(
+        delivery, result.remote_id, result.url, now, posted_as=posted_as, pieces=sent.pieces
+    ):
         if posted_as == "edit":
             return  # another worker made the same edit: idempotent, nothing shows twice
         logger.warning(
@@ -393,21 +415,36 @@ def _record(delivery: Delivery, result: PostResult, posted_as: PostedAs) -> None
     )
 
 
-class ThreadNotReady(Exception):
+class ThreadWait(Exception):
+    """The delivery waits for its alert thread: it is released and comes back, nothing posted."""
+
+    reason = "waiting_for_thread"
+    why = "the post it replies to is not out yet"
+
+
+class ThreadNotReady(ThreadWait):
     """The post this delivery replies to is still on its way."""
 
 
-def _reply_target(delivery: Delivery) -> str | None:
-    """The remote id to reply to on this channel, for a delivery in an alert thread. A reply
-    waits for its thread's first post, but not forever: if that post failed, or is still not out
-    after THREAD_PATIENCE, the reply goes out on its own rather than not at all."""
+class ThreadBusy(ThreadWait):
+    """Another post of this delivery's alert thread is going out on the channel (its turn)."""
+
+    reason = "thread_busy"
+    why = "another post of its thread is going out"
+
+
+def _thread_anchor(delivery: Delivery) -> Delivery | None:
+    """The posted delivery of the thread's first post on this channel (what a delivery in an alert
+    thread replies to or edits). A reply waits for its thread's first post, but not forever: if that
+    post failed, or is still not out after THREAD_PATIENCE, the reply goes out on its own rather
+    than not at all (None)."""
     if not delivery.thread_anchor:
         return None
     anchor = store.get_delivery(delivery.tenant, delivery.thread_anchor, delivery.channel)
     if anchor is None or anchor.status in ("failed", "skipped"):
         return None
-    if anchor.status == "posted":
-        return anchor.remote_id
+    if anchor.status == "posted" and anchor.remote_id:
+        return anchor
     if utcnow() - delivery.created_at < THREAD_PATIENCE:
         raise ThreadNotReady(delivery.thread_anchor)
     logger.warning(
@@ -426,10 +463,9 @@ def _channel(tenant: str, channel_id: str) -> AnyChannel:
     return channel
 
 
-def _post(delivery: Delivery, channel: AnyChannel, reply_to: str | None) -> tuple[PostResult, PostedAs]:
-    """Post the delivery, and say how it went out. An alert's update on a channel that edits
-    rewrites the thread's first post; if the platform refuses the edit for good it replies in the
-    thread instead. A reply whose post is gone (PostGone) goes out as a post of its own, once."""
+def _post(delivery: Delivery, channel: AnyChannel, anchor: Delivery | None) -> _Sent:
+    """Post the delivery, and say how it went out. In an alert thread on a channel that edits, the
+    thread's posts go out one at a time and in order (`_in_thread_turn`)."""
     announcement = get_announcement(delivery.tenant, delivery.announcement_id)
     if announcement is None:
         raise PermanentError("announcement not found", reason="announcement_missing")
@@ -437,9 +473,76 @@ def _post(delivery: Delivery, channel: AnyChannel, reply_to: str | None) -> tupl
         raise PermanentError("the alert expired before it could be posted", reason="expired")
     adapter = adapter_for(channel)
     post = adapter.render(announcement)
-    if reply_to and _edits(channel, announcement) and isinstance(adapter, Editing):
+    if anchor is None or channel.alert_updates != "edit":
+        return _publish(adapter, post, delivery, anchor.remote_id if anchor else None)
+    return _in_thread_turn(adapter, post, delivery, anchor, announcement)
+
+
+def _in_thread_turn(
+    adapter: ChannelAdapter,
+    post: RenderedPost,
+    delivery: Delivery,
+    anchor: Delivery,
+    announcement: Announcement,
+) -> _Sent:
+    """Where updates edit the thread's first post, the last edit to land is what the post says, and
+    updates arrive in parallel or reordered by retries. So each post of the thread takes the
+    thread's turn on the channel first (store.take_thread_turn: a lease on the first post's
+    delivery, and its watermark raised to this announcement's CAP sent time): an update older than
+    what the thread has already said there is skipped ("superseded", nothing posted), and none
+    edits while another post of the thread is going out (ThreadBusy: it comes back). An end or a
+    level notice always goes out, and raises the watermark, so no older update edits after it.
+
+    Residual window: the turn is a lease (deliveries.lease(), longer than any platform exchange's
+    timeouts). Only a worker whose call outlives it (a request still unanswered past its timeouts,
+    or a process frozen mid-call) can edit after a newer post's worker took the turn from it."""
+    published = announcement.published or delivery.created_at
+    mark = store.thread_mark(announcement.id, published)
+    holder = delivery.announcement_id
+    # Only an update edits (and may be superseded): a new alert, a level increase and an end are
+    # posts people must see.
+    edits = announcement.alert_change == "update"
+    turn = store.take_thread_turn(anchor, mark, holder, utcnow(), supersedable=edits)
+    if turn is Turn.BUSY:
+        raise ThreadBusy(anchor.announcement_id)
+    try:
+        if turn is Turn.SUPERSEDED:
+            raise Skipped("a later post of its alert thread went out on this channel", reason="superseded")
+        return (
+            _edit_or_reply(adapter, post, delivery, anchor)
+            if edits
+            else _publish(adapter, post, delivery, anchor.remote_id)
+        )
+    finally:
+        _end_thread_turn(anchor, holder)
+
+
+def _end_thread_turn(anchor: Delivery, holder: str) -> None:
+    try:
+        store.end_thread_turn(anchor, holder)
+    except ClientError:
+        # The post is out or refused already; the turn lapses with its lease.
+        logger.warning("Thread turn not given back", extra={"anchor": anchor.announcement_id})
+
+
+def _edit_or_reply(
+    adapter: ChannelAdapter, post: RenderedPost, delivery: Delivery, anchor: Delivery
+) -> _Sent:
+    """An update rewrites the thread's first post. Only a first post that was the whole of its post,
+    with an update that fits in one: an edit rewrites one post, and the rest of a thread would keep
+    the old text under the new head; such an update replies in the thread. If the platform refuses
+    the edit for good it replies as well; a first post that is gone makes it a post of its own."""
+    reply_to = anchor.remote_id
+    if anchor.pieces != 1 or post.thread:
+        # pieces is None for a first post recorded before pieces were: it may be a thread.
+        logger.info(
+            "Update replies: an edit would rewrite only part of a thread",
+            extra={"anchor_pieces": anchor.pieces, "update_pieces": 1 + len(post.thread)},
+        )
+        return _publish(adapter, post, delivery, reply_to)
+    if reply_to and isinstance(adapter, Editing):
         try:
-            return adapter.edit(reply_to, post), "edit"
+            return _Sent(adapter.edit(reply_to, post), "edit")
         except AuthError:
             raise  # a reply would be refused as well: the channel needs a human
         except PostGone as error:
@@ -454,23 +557,17 @@ def _post(delivery: Delivery, channel: AnyChannel, reply_to: str | None) -> tupl
     return _publish(adapter, post, delivery, reply_to)
 
 
-def _edits(channel: AnyChannel, announcement: Announcement) -> bool:
-    """Only an update edits: a new alert, a level increase and an end are posts people must see."""
-    return announcement.alert_change == "update" and channel.alert_updates == "edit"
-
-
-def _publish(
-    adapter: ChannelAdapter, post: RenderedPost, delivery: Delivery, reply_to: str | None
-) -> tuple[PostResult, PostedAs]:
-    key = delivery.idempotency_key
+def _publish(adapter: ChannelAdapter, post: RenderedPost, delivery: Delivery, reply_to: str | None) -> _Sent:
+    # A post with a thread goes out as its first post and a reply for each piece (ChannelAdapter).
+    key, pieces = delivery.idempotency_key, 1 + len(post.thread)
     if reply_to is None:
-        return adapter.publish(post, idempotency_key=key), "post"
+        return _Sent(adapter.publish(post, idempotency_key=key), "post", pieces)
     try:
-        return adapter.publish(post, idempotency_key=key, reply_to=reply_to), "reply"
+        return _Sent(adapter.publish(post, idempotency_key=key, reply_to=reply_to), "reply", pieces)
     except PostGone as error:
         # Nothing was posted, so the same key serves the post of its own.
         logger.warning("Post to reply to is gone: posting on its own", extra={"reason": error.reason})
-        return adapter.publish(post, idempotency_key=key), "post"
+        return _Sent(adapter.publish(post, idempotency_key=key), "post", pieces)
 
 
 def _backoff(attempts: int) -> float:

@@ -79,6 +79,7 @@ def thread_row(
         "zones": list(facts.zones),
         "onset": iso(facts.onset) if facts.onset else None,
         "expires": iso(facts.expires) if facts.expires else None,
+        "sent": iso(thread.sent) if thread.sent else None,
     }
 
 
@@ -112,6 +113,7 @@ def _thread(item: dict[str, Any]) -> Thread:
     return Thread(
         anchor=item["anchor"],
         ended=bool(item.get("ended")),
+        sent=parse_iso(item["sent"]) if item.get("sent") else None,
         facts=Facts(
             level=Level(int(item["level"])),
             hazard=item["hazard"],

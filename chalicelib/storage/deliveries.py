@@ -6,6 +6,10 @@ Life cycle: pending -> in_flight (claimed with a lease, before the platform is c
 A retryable failure goes back to pending. An in_flight delivery whose lease ran out means a worker
 died mid-call: it may be claimed again, and the claim says so (`outcome_unknown`) because on a
 platform without idempotency the earlier call may have posted.
+
+On a channel whose alert updates edit the thread's first post, the first post's delivery also
+orders its thread there (`take_thread_turn`): a watermark of the latest post of the thread, and a
+short turn so that only one of them goes out at a time.
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ class Delivery:
     # The announcement whose post on this same channel this one replies to (alert threads).
     thread_anchor: str | None = None
     posted_as: PostedAs | None = None  # once posted (None for deliveries posted before it was recorded)
+    # How many posts it went out as (a long text is a thread on some platforms); None for deliveries
+    # posted before it was recorded. An update edits only a thread's first post of one piece.
+    pieces: int | None = None
 
     @property
     def key(self) -> dict[str, Any]:
@@ -135,6 +142,7 @@ def delivery_from_item(item: dict[str, Any]) -> Delivery:
         error=item.get("error"),
         thread_anchor=item.get("thread_anchor"),
         posted_as=item.get("posted_as"),
+        pieces=int(item["pieces"]) if item.get("pieces") is not None else None,
     )
 
 
@@ -200,17 +208,24 @@ def _refused_claim(old: dict[str, Any] | None) -> Claim:
 
 
 def record_posted(
-    delivery: Delivery, remote_id: str, url: str | None, now: datetime, *, posted_as: PostedAs = "post"
+    delivery: Delivery,
+    remote_id: str,
+    url: str | None,
+    now: datetime,
+    *,
+    posted_as: PostedAs = "post",
+    pieces: int = 1,
 ) -> bool:
-    """Record the platform's id right after success (for an edit, the edited post's). False if it
-    was already recorded as posted (a second worker posted too: a duplicate on a platform without
-    idempotency)."""
+    """Record the platform's id right after success (for an edit, the edited post's), and how many
+    posts it took. False if it was already recorded as posted (a second worker posted too: a
+    duplicate on a platform without idempotency)."""
     try:
         dynamo.client().update_item(
             TableName=dynamo.table_name(),
             Key=delivery.key,
             UpdateExpression=(
-                "SET #s = :posted, remote_id = :rid, posted_at = :now, updated_at = :now, posted_as = :as"
+                "SET #s = :posted, remote_id = :rid, posted_at = :now, updated_at = :now, posted_as = :as, "
+                "pieces = :pieces"
                 + (", #u = :url" if url else "")
                 + " REMOVE lease_until, gsi1pk, gsi1sk, error_reason, #e"
             ),
@@ -222,6 +237,7 @@ def record_posted(
                     ":rid": remote_id,
                     ":now": iso(now),
                     ":as": posted_as,
+                    ":pieces": pieces,
                     **({":url": url} if url else {}),
                 }
             ),
@@ -278,6 +294,89 @@ def _set_status(delivery: Delivery, status: Status, reason: str, message: str, n
             return False
         raise
     return True
+
+
+class Turn(Enum):
+    """Whether a delivery in an alert thread may go out now on a channel that edits its first post."""
+
+    TAKEN = "taken"
+    SUPERSEDED = "superseded"  # a later announcement of the thread went out (or is going out) there
+    BUSY = "busy"  # another delivery of the thread is going out there now
+
+
+def thread_mark(announcement_id: str, published: datetime) -> str:
+    """A thread announcement's place in its thread, sortable as a string: when it was published
+    (fixed-width UTC), then its id, so two announcements never share one and a retry finds its own."""
+    return f"{iso(published)}#{announcement_id}"
+
+
+def take_thread_turn(anchor: Delivery, mark: str, holder: str, now: datetime, *, supersedable: bool) -> Turn:
+    """On the thread's first delivery (`anchor`, posted) of a channel with `alert_updates: edit`:
+    take the thread's turn on that channel for a lease, and raise its watermark (`thread_mark`) to
+    `mark`, before the platform is called. The turn serialises the thread's edits and replies on
+    the channel, so that an older update can never edit the first post after a newer one (or after
+    the end); `end_thread_turn` gives it back. `supersedable` (an update): SUPERSEDED when a later
+    mark is there already, nothing to post. Others (an end, a level notice) always go out and only
+    raise the watermark when theirs is later. `holder` is the delivery's own announcement: its
+    retry, after a failure or a lease lost in a crash, takes the turn again at once."""
+    try:
+        _take_turn(anchor, holder, now, mark=mark)
+    except ClientError as error:
+        if not dynamo.is_condition_failure(error):
+            raise
+        old = error.response.get("Item")
+    else:
+        return Turn.TAKEN
+    item = dynamo.from_dynamo(old) if old else {}
+    if not item:
+        return Turn.TAKEN  # the row is gone: nothing left to order against
+    if item.get("turn_of") not in (None, holder) and item.get("turn_until", "") >= iso(now):
+        return Turn.BUSY
+    if supersedable:
+        return Turn.SUPERSEDED
+    try:
+        _take_turn(anchor, holder, now, mark=None)
+    except ClientError as error:
+        if not dynamo.is_condition_failure(error):
+            raise
+        return Turn.BUSY  # taken by another between the two writes
+    return Turn.TAKEN
+
+
+def _take_turn(anchor: Delivery, holder: str, now: datetime, *, mark: str | None) -> None:
+    free = "(attribute_not_exists(turn_until) OR turn_until < :now OR turn_of = :holder)"
+    later = " AND (attribute_not_exists(thread_mark) OR thread_mark <= :mark)" if mark is not None else ""
+    dynamo.client().update_item(
+        TableName=dynamo.table_name(),
+        Key=anchor.key,
+        UpdateExpression="SET turn_of = :holder, turn_until = :until"
+        + (", thread_mark = :mark" if mark is not None else ""),
+        ConditionExpression=f"attribute_exists(pk) AND {free}{later}",
+        ExpressionAttributeValues=dynamo.values(
+            {
+                ":holder": holder,
+                ":now": iso(now),
+                ":until": iso(now + lease()),
+                **({":mark": mark} if mark is not None else {}),
+            }
+        ),
+        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+    )
+
+
+def end_thread_turn(anchor: Delivery, holder: str) -> None:
+    """Give the thread's turn back (if still ours: a lease that ran out may be another's now)."""
+    try:
+        dynamo.client().update_item(
+            TableName=dynamo.table_name(),
+            Key=anchor.key,
+            UpdateExpression="REMOVE turn_of, turn_until",
+            ConditionExpression="turn_of = :holder",
+            ExpressionAttributeValues=dynamo.values({":holder": holder}),
+        )
+    except ClientError as error:
+        if not dynamo.is_condition_failure(error):
+            raise
 
 
 def mark_enqueued(delivery: Delivery, now: datetime) -> None:

@@ -36,9 +36,12 @@ class SourceState:
     not_before: datetime | None = None  # Retry-After / Cache-Control from the site
     # Alert feeds only: the fingerprint of the tenants listing the feed and of their alert configs
     # when it was last announced (a new member or a fixed zone makes the next pass announce again),
-    # and the snapshot of the alerts last read (an Atom read fetches only what it does not hold).
+    # the snapshot of the alerts last read (an Atom read fetches only what it does not hold), and the
+    # snapshot last announced in full to those members (a body read again because part of it could
+    # not be, with nothing new, is not announced again).
     members_digest: str | None = None
     snapshot: str | None = None
+    announced_snapshot: str | None = None
 
     @property
     def failing(self) -> bool:
@@ -120,7 +123,7 @@ def feed_state(feed: str) -> SourceState:
 
 def forget_members(feed: str) -> None:
     """Make the next pass over an alert feed announce its current body again, as for a new member
-    (an announce job found its snapshot gone). Never creates a row."""
+    (an announce job found its snapshot gone, or was queued under other members). Never creates a row."""
     try:
         dynamo.client().update_item(
             TableName=dynamo.table_name(),

@@ -52,6 +52,7 @@ def _alert(
     zone: str = "Tosc-B",
     references: tuple[str, ...] = (),
     expires: datetime = NOW + timedelta(hours=12),
+    sent: datetime = NOW,
 ) -> Alert:
     info = Info(
         language="it-IT",
@@ -65,7 +66,7 @@ def _alert(
     return Alert(
         identifier=identifier,
         sender=SENDER,
-        sent=NOW,
+        sent=sent,
         status=status,  # type: ignore[arg-type]  # the tests pass valid statuses only
         msg_type=msg_type,  # type: ignore[arg-type]
         references=tuple(Reference(SENDER, ref, NOW.isoformat()) for ref in references),
@@ -143,6 +144,65 @@ def test_every_row_records_the_config_it_was_decided_under(dynamo_table: str) ->
             Key=dynamo.to_dynamo({"pk": keys.alert_pk("comune-a"), "sk": alert_key(SENDER, identifier)}),
         )["Item"]
         assert dynamo.from_dynamo(row)["config_digest"] == config_digest(comune.alerts)  # type: ignore[arg-type]
+
+
+# --- updates read out of order ------------------------------------------------------------------------
+
+
+def _updates() -> tuple[Alert, Alert]:
+    """Two updates of ALLERTA-1, five minutes apart, the newer one running longer."""
+    older = _alert(
+        "ALLERTA-2",
+        msg_type="Update",
+        references=("ALLERTA-1",),
+        expires=NOW + timedelta(hours=6),
+        sent=NOW + timedelta(minutes=5),
+    )
+    newer = _alert(
+        "ALLERTA-3",
+        msg_type="Update",
+        references=("ALLERTA-1", "ALLERTA-2"),
+        expires=NOW + timedelta(hours=9),
+        sent=NOW + timedelta(minutes=10),
+    )
+    return older, newer
+
+
+def test_an_older_update_read_after_a_newer_one_posts_nothing_and_keeps_the_thread(
+    dynamo_table: str,
+) -> None:
+    comune = _tenant(zones=["Tosc-B"])
+    _, [first] = _handle(comune, _alert("ALLERTA-1"))
+    older, newer = _updates()
+    assert _handle(comune, newer)[0] == ["update"]  # the push job read the newer body first
+
+    # The poller's slower read (or a retried job) brings the older one.
+    assert _handle(comune, older) == (["nothing"], [])
+
+    ledger = AlertLedger("comune-a", config_digest(comune.alerts))  # type: ignore[arg-type]
+    rows = find_rows(ledger, [(SENDER, name) for name in ("ALLERTA-1", "ALLERTA-2", "ALLERTA-3")])
+    threads = set(rows.values())
+    assert len(threads) == 1  # the older update's row joined the thread as it is
+    [thread] = threads
+    assert thread is not None and thread.anchor == first.announcement.id
+    assert thread.facts.expires == newer.infos[0].expires and thread.sent == newer.sent
+    assert highest_active_level("comune-a", NOW + timedelta(hours=7)) == Level.ORANGE  # newer expiry kept
+    assert _handle(comune, older, newer) == ([], [])
+
+
+def test_a_thread_stored_before_sent_was_recorded_takes_any_update(dynamo_table: str) -> None:
+    comune = _tenant(zones=["Tosc-B"])
+    ledger = AlertLedger("comune-a", config_digest(comune.alerts))  # type: ignore[arg-type]
+    facts = Facts(Level.ORANGE, "idrogeologico", ("Valdarno",), NOW, NOW + timedelta(hours=12))
+    legacy = thread_row(ledger, SENDER, "ALLERTA-1", Thread("20261122T060000abcd0123", facts), NOW)
+    del legacy["sent"]
+    dynamo.client().put_item(TableName=dynamo_table, Item=dynamo.to_dynamo(legacy))
+    older, _ = _updates()
+
+    actions, [reply] = _handle(comune, older)
+
+    assert actions == ["update"] and reply.deliveries[0].thread_anchor == "20261122T060000abcd0123"
+    assert find_rows(ledger, [(SENDER, "ALLERTA-1")])[(SENDER, "ALLERTA-1")].sent == older.sent  # type: ignore[union-attr]
 
 
 # --- Test and Exercise alerts in the sandbox ---------------------------------------------------------

@@ -6,7 +6,7 @@ update a post of its own, and an end of alert always replies. Each delivery reco
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +16,16 @@ from chalicelib.clock import utcnow
 from chalicelib.config.loader import current_config
 from chalicelib.publishing.announce import Outgoing, write_announcements
 from chalicelib.publishing.lanes import enqueue
-from chalicelib.storage.deliveries import Delivery, deliveries_of
+from chalicelib.publishing.publisher import THREAD_WAIT_SECONDS
+from chalicelib.storage import dynamo, keys
+from chalicelib.storage.deliveries import (
+    Delivery,
+    Turn,
+    deliveries_of,
+    end_thread_turn,
+    take_thread_turn,
+    thread_mark,
+)
 from devtools.sandbox.mastodon import MastodonFake
 from devtools.sandbox.meta import FacebookFake
 from devtools.sandbox.telegram import TelegramFake
@@ -30,6 +39,10 @@ CHANNELS = [
     {"id": "facebook", "platform": "facebook", "page_id": "104512345678901", "token": "env:TEST_UNSET_FB"},
 ]
 EDITING = {"telegram", "facebook"}  # mastodon keeps the default: reply
+ANCHOR = "20261122T090001alert"
+SENT = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)  # the first alert's CAP sent time
+# Long enough for a thread of two statuses on Mastodon (500 characters each).
+LONG = "La perturbazione si intensifica nel pomeriggio, con raffiche forti e grandine. " * 9
 
 
 @pytest.fixture
@@ -47,13 +60,38 @@ def _announce(
     anchor: str | None = None,
     summary: str = "Temporali forti dalle 14 alle 24: evitare i sottopassi.",
     image: Image | None = None,
+    published: datetime | None = None,
 ) -> dict[str, Delivery]:
     """An alert post of the tenant (`anchor`: the announcement whose thread it belongs to), published
     by the lane consumer; its deliveries by channel once the lanes are empty."""
+    enqueue(_write(number, change, anchor=anchor, summary=summary, image=image, published=published))
+    stack.drain()
+    return _deliveries(number)
+
+
+def _deliveries(number: int) -> dict[str, Delivery]:
+    return {d.channel: d for d in deliveries_of(TENANT, _id(number))}
+
+
+def _id(number: int) -> str:
+    return f"20261122T0900{number:02d}alert"
+
+
+def _write(
+    number: int,
+    change: AlertChange,
+    *,
+    anchor: str | None = None,
+    summary: str = "Temporali forti dalle 14 alle 24: evitare i sottopassi.",
+    image: Image | None = None,
+    published: datetime | None = None,
+) -> list[Delivery]:
+    """An alert announcement written with its deliveries, not yet on the lanes (`published`: its
+    CAP sent time)."""
     now = utcnow()
     announcement = Announcement(
         tenant=TENANT,
-        id=f"20261122T0900{number:02d}alert",
+        id=_id(number),
         source="notizie",
         title=f"🟠 Allerta arancione per temporali ({change})",
         summary=summary,
@@ -61,6 +99,7 @@ def _announce(
         image=image,
         priority="urgent",
         kind="alert",
+        published=published,
         valid_until=now + timedelta(days=1),
         alert_change=change,
     )
@@ -69,9 +108,7 @@ def _announce(
         config, config.channels_for("notizie"), [Outgoing(announcement, anchor)], now, guards=[]
     )
     assert announced is not None
-    enqueue(announced[0].deliveries)
-    stack.drain()
-    return {d.channel: d for d in deliveries_of(TENANT, announcement.id)}
+    return list(announced[0].deliveries)
 
 
 def _post(stack: LocalStack, delivery: Delivery) -> dict[str, Any]:
@@ -173,3 +210,134 @@ def test_an_edit_that_failed_for_a_while_is_retried_as_an_edit_never_a_reply(sta
     assert (telegram.status, telegram.posted_as, telegram.attempts) == ("posted", "edit", 2)
     assert len(_post(stack, first["telegram"])["edits"]) == 1
     assert len(stack.sandbox.posts("telegram")) == 1
+
+
+# --- Order: the first post never goes back to an older update ---------------------------------------
+
+
+def test_an_update_older_than_one_already_edited_in_is_skipped_not_edited_over_it(stack: LocalStack) -> None:
+    first = _announce(stack, 1, "new", published=SENT)
+    newer = _write(3, "update", anchor=ANCHOR, summary="Allerta prolungata a domani.", published=SENT + _h(2))
+    older = _write(2, "update", anchor=ANCHOR, summary="In attenuazione dalle 20.", published=SENT + _h(1))
+
+    enqueue(newer)  # the newer update went out first (the older one waited on a retry or a back-off)
+    stack.drain()
+    enqueue(older)
+    stack.drain()
+
+    late = _deliveries(2)
+    for channel in EDITING:
+        assert (late[channel].status, late[channel].error_reason) == ("skipped", "superseded"), channel
+        edited = _post(stack, first[channel])
+        assert "prolungata" in edited["text"]
+        assert len(edited["edits"]) == 1, channel
+    assert late["mastodon"].posted_as == "reply"  # a channel that replies keeps every update
+    assert len(stack.sandbox.posts()) == 3 + 2  # Mastodon's two replies, nothing else
+
+
+def test_an_update_older_than_the_end_never_edits_the_first_post_after_it(stack: LocalStack) -> None:
+    first = _announce(stack, 1, "new", published=SENT)
+    older = _write(2, "update", anchor=ANCHOR, summary="In attenuazione dalle 20.", published=SENT + _h(1))
+    end = _announce(stack, 3, "end", anchor=ANCHOR, published=SENT + _h(2))
+    assert {d.posted_as for d in end.values()} == {"reply"}
+
+    enqueue(older)
+    stack.drain()
+
+    late = _deliveries(2)
+    for channel in EDITING:
+        assert (late[channel].status, late[channel].error_reason) == ("skipped", "superseded"), channel
+        assert _post(stack, first[channel])["edits"] == []
+
+
+def test_an_update_waits_while_another_post_of_its_thread_is_going_out_then_yields_to_it(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers on two updates of one thread: the one holding the turn is mid-edit (a lease longer
+    than this test; the stack's own lease is 1 s), the other waits for it instead of editing."""
+    monkeypatch.setenv("BANDITORE_LEASE_SECONDS", "60")
+    first = _announce(stack, 1, "new", published=SENT)
+    telegram = first["telegram"]
+    newer = thread_mark(_id(3), SENT + _h(2))
+    assert take_thread_turn(telegram, newer, _id(3), utcnow(), supersedable=True) is Turn.TAKEN
+
+    enqueue(_write(2, "update", anchor=ANCHOR, published=SENT + _h(1)))
+    stack.drain()
+
+    waiting = _deliveries(2)
+    assert (waiting["telegram"].status, waiting["telegram"].error_reason) == ("pending", "thread_busy")
+    assert _post(stack, telegram)["edits"] == []
+    assert _budget_used("telegram") == 1  # the first post's: the wait gave its slot back
+    assert waiting["facebook"].posted_as == "edit"  # each channel's thread has a turn of its own
+
+    end_thread_turn(telegram, _id(3))  # the other worker's edit landed
+    time.sleep(THREAD_WAIT_SECONDS + 0.5)
+    stack.drain()
+
+    assert (_deliveries(2)["telegram"].status, _deliveries(2)["telegram"].error_reason) == (
+        "skipped",
+        "superseded",
+    )
+    assert _post(stack, telegram)["edits"] == []
+
+
+def test_the_thread_turn_lets_one_post_out_at_a_time_and_no_older_update_after_a_newer(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BANDITORE_LEASE_SECONDS", "60")
+    anchor = _announce(stack, 1, "new", published=SENT)["telegram"]
+    older, newer = thread_mark(_id(2), SENT + _h(1)), thread_mark(_id(3), SENT + _h(2))
+    now = utcnow()
+
+    # The older update passed the check first: the newer one waits until its edit has landed.
+    assert take_thread_turn(anchor, older, _id(2), now, supersedable=True) is Turn.TAKEN
+    assert take_thread_turn(anchor, newer, _id(3), now, supersedable=True) is Turn.BUSY
+    assert take_thread_turn(anchor, older, _id(2), now, supersedable=True) is Turn.TAKEN  # its own retry
+    end_thread_turn(anchor, _id(2))
+    assert take_thread_turn(anchor, newer, _id(3), now, supersedable=True) is Turn.TAKEN
+    end_thread_turn(anchor, _id(3))
+    # A late retry of the older one finds the newer mark.
+    assert take_thread_turn(anchor, older, _id(2), now, supersedable=True) is Turn.SUPERSEDED
+    # An end older than the newest mark still goes out, and does not lower the watermark.
+    old_end = thread_mark(_id(4), SENT + _h(1))
+    assert take_thread_turn(anchor, old_end, _id(4), now, supersedable=False) is Turn.TAKEN
+    # A turn whose holder died lapses with its lease.
+    later = now + timedelta(seconds=61)
+    assert take_thread_turn(anchor, newer, _id(3), later, supersedable=True) is Turn.TAKEN
+
+
+# --- Threads: an edit rewrites one post, never the head of a thread ----------------------------------
+
+
+def test_mastodon_edits_only_a_first_post_of_one_status_with_an_update_of_one(make_stack: Any) -> None:
+    [mastodon] = [c | {"alert_updates": "edit"} for c in CHANNELS if c["id"] == "mastodon"]
+    stack: LocalStack = make_stack([tenant(TENANT, channels=[mastodon])], {})
+
+    threaded = _announce(stack, 1, "new", summary=LONG)["mastodon"]
+    assert threaded.pieces == 2
+    update = _announce(stack, 2, "update", anchor=ANCHOR)["mastodon"]
+    assert (update.posted_as, update.pieces) == ("reply", 1)
+    assert _replied_to(_post(stack, update)) == threaded.remote_id
+    assert _post(stack, threaded)["edits"] == []  # its second status would have kept the old text
+
+    single = _announce(stack, 3, "new")["mastodon"]
+    assert single.pieces == 1
+    assert _announce(stack, 4, "update", anchor=_id(3))["mastodon"].posted_as == "edit"
+    long_update = _announce(stack, 5, "update", anchor=_id(3), summary=LONG)["mastodon"]
+    assert (long_update.posted_as, long_update.pieces) == ("reply", 2)
+    assert stack.sandbox.stats()["requests"]["mastodon"]["edit_status"] == 1  # not even asked
+
+
+def _budget_used(channel: str) -> int:
+    """Posts taken from the channel's budget, over all its windows."""
+    response = dynamo.client().query(
+        TableName=dynamo.table_name(),
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :channel)",
+        ExpressionAttributeValues=dynamo.values({":pk": keys.budget_pk(TENANT), ":channel": f"{channel}#"}),
+        ConsistentRead=True,
+    )
+    return sum(int(dynamo.from_dynamo(item)["used"]) for item in response["Items"])
+
+
+def _h(hours: int) -> timedelta:
+    return timedelta(hours=hours)

@@ -8,7 +8,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from chalicelib.alerts.model import Level
 from chalicelib.publishing.housekeeping import LOST_AFTER, requeue_lost_deliveries
+from chalicelib.storage.alert_threads import highest_active_level
 from chalicelib.storage.announcements import get_announcement
 from chalicelib.storage.deliveries import deliveries_of
 from devtools.stack import LocalStack
@@ -28,11 +30,12 @@ def _cap(
     expires: datetime,
     references: str = "",
     level: str = "3; orange; Severe",
+    sent: datetime = NOW,
 ) -> str:
     refs = f"<references>{references}</references>" if references else ""
     return f"""
 <alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
-  <identifier>{identifier}</identifier><sender>{SENDER}</sender><sent>{NOW.isoformat()}</sent>
+  <identifier>{identifier}</identifier><sender>{SENDER}</sender><sent>{sent.isoformat()}</sent>
   <status>Actual</status><msgType>{msg_type}</msgType><scope>Public</scope>{refs}
   <info>
     <language>it-IT</language><category>Met</category>
@@ -124,6 +127,36 @@ def test_alert_update_and_cancel_are_one_thread_per_channel_per_comune(make_stac
     stack.poll_alerts()
     stack.drain()
     assert len(stack.sandbox.posts()) == 12
+
+
+def test_an_update_read_after_a_newer_one_posts_nothing_and_keeps_the_newer_expiry(make_stack: Any) -> None:
+    stack = make_stack([_comune("comune-a")], {"allerte.xml": _alerts(ALERT)})
+    first = _round(stack)
+    older = _cap(
+        "ALLERTA-2",
+        "Update",
+        expires=NOW + timedelta(days=2),
+        references=REFS_1,
+        sent=NOW + timedelta(minutes=5),
+    )
+    newer = _cap(
+        "ALLERTA-3",
+        "Update",
+        expires=NOW + timedelta(days=3),
+        references=REFS_1,
+        sent=NOW + timedelta(minutes=10),
+    )
+    _serve(stack, _alerts(ALERT, newer))  # as the WebSub push of the newer body, announced first
+    _assert_threaded(first, _round(stack))
+
+    _serve(stack, _alerts(ALERT, older))  # the poller's slower read of the older body
+    [feed] = stack.poll_alerts()["feeds"]
+    assert [(o["identifier"], o["action"], o["reason"]) for o in feed["outcomes"]] == [
+        ("ALLERTA-2", "nothing", "superseded")
+    ]
+    stack.drain()
+    assert len(stack.sandbox.posts()) == 2 * 2
+    assert highest_active_level("comune-a", NOW + timedelta(days=2, hours=12)) == Level.ORANGE
 
 
 def _assert_threaded(originals: list[dict[str, Any]], replies: list[dict[str, Any]]) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from botocore.exceptions import ClientError
 
 from chalicelib import aws, settings
 from chalicelib.alerts import fanout, polling
@@ -24,6 +25,7 @@ from chalicelib.publishing.housekeeping import run_housekeeping
 from chalicelib.status import _health_report
 from chalicelib.storage import alert_feeds, keys
 from chalicelib.storage.alert_feeds import feed_key
+from chalicelib.storage.deliveries import Delivery
 from chalicelib.storage.source_state import SourceState, feed_state, save_source_state
 from devtools.stack import LocalStack
 from tests.conftest import tenant
@@ -133,24 +135,103 @@ def test_a_large_feed_is_announced_by_jobs_each_comune_once_a_crashing_one_alone
     assert log.count("Announce job done") == 5
 
 
+def _not_listing(comune: dict[str, Any]) -> dict[str, Any]:
+    return comune | {"sources": [], "routes": []}
+
+
+def _deploy(name: str, listing: range) -> None:
+    """Run from now on with only the comuni numbered in `listing` listing the feed, as after a
+    deployment (stack.stop() restores the environment). The running config's first comune lists it."""
+    running = Path(os.environ[CONFIG_ENV])
+    config = yaml.safe_load(running.read_text(encoding="utf-8"))
+    first = config["tenants"][0]
+    source = {"sources": first["sources"], "routes": first["routes"]}
+    for number, comune in enumerate(config["tenants"]):
+        comune.update(source if number in listing else {"sources": [], "routes": []})
+    deployed = running.with_name(f"config.{name}.yaml")
+    deployed.write_text(yaml.safe_dump(config), encoding="utf-8")
+    os.environ[CONFIG_ENV] = str(deployed)
+
+
 def test_a_comune_that_starts_listing_a_feed_gets_the_alerts_in_force(make_stack: Any) -> None:
-    newcomer = _comune(2)
-    stack = make_stack(
-        [_comune(1), newcomer | {"sources": [], "routes": []}], {FEED: _cap("ALLERTA-1").encode()}
-    )
+    stack = make_stack([_comune(1), _not_listing(_comune(2))], {FEED: _cap("ALLERTA-1").encode()})
     assert [post["target"] for post in _round(stack)] == ["@Comune01"]
     assert _round(stack) == []
 
-    config_path = Path(os.environ[CONFIG_ENV])
-    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    first, second = config["tenants"]
-    second.update(sources=first["sources"], routes=first["routes"])
-    deployed = config_path.with_name("config.added.yaml")
-    deployed.write_text(yaml.safe_dump(config), encoding="utf-8")
-    os.environ[CONFIG_ENV] = str(deployed)  # a new deployment; stack.stop() restores the environment
+    _deploy("added", range(2))
 
     assert [post["target"] for post in _round(stack)] == ["@Comune02"]  # the feed itself is unchanged
     assert _round(stack) == []
+
+
+def test_a_job_queued_under_other_members_announces_nothing_and_the_next_pass_announces_again(
+    make_stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fanout, "MEMBERS_PER_JOB", 5)
+    stack = make_stack(
+        [_comune(n) for n in range(15)] + [_not_listing(_comune(15))], {FEED: _cap("ALLERTA-1").encode()}
+    )
+    _deploy("new", range(16))  # the poller runs on the new config: four slices ...
+    [feed] = stack.poll_alerts()["feeds"]
+    assert feed["jobs"] == 4
+
+    _deploy("old", range(15))  # ... its jobs, on the old one: three full slices, comune-15 in none
+    stack.drain()
+
+    assert stack.sandbox.posts() == []
+    log = (stack.state_dir / "lambda.log").read_text(encoding="utf-8")
+    assert log.count("Announce job for other members") == 4
+    assert feed_state(feed_key(f"{stack.feeds.url}/{FEED}", "cap")).members_digest is None
+    _deploy("new", range(16))  # the deployment ends
+    targets = Counter(post["target"] for post in _round(stack))
+    assert targets == Counter({f"@Comune{n:02d}": 1 for n in range(16)})
+    assert _round(stack) == []
+
+
+def test_a_large_feed_whose_snapshot_cannot_be_stored_is_read_again_not_announced_inline(
+    make_stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = make_stack([_comune(n) for n in range(12)], {FEED: _cap("ALLERTA-1").encode()})
+    monkeypatch.setattr(alert_feeds, "MAX_ITEM_BYTES", 100)  # as for a national feed over 350 KB
+
+    [feed] = stack.poll_alerts()["feeds"]
+    stack.drain()
+
+    assert (feed["status"], feed["complete"], feed["jobs"], feed["outcomes"]) == ("read", False, 0, [])
+    assert stack.sandbox.posts() == []
+    assert "Large alert feed not announced: no snapshot" in (stack.state_dir / "lambda.log").read_text(
+        encoding="utf-8"
+    )
+    monkeypatch.undo()  # the snapshot fits again (a DynamoDB error passed): the next pass announces
+    assert len(_round(stack)) == 12
+    assert _round(stack) == []
+
+
+def test_a_comune_whose_deliveries_cannot_be_queued_does_not_hold_up_the_others(
+    make_stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = fanout.enqueue
+
+    def refused_for_one(deliveries: list[Delivery]) -> list[Delivery]:
+        if any(delivery.tenant == "comune-02" for delivery in deliveries):
+            raise ClientError(
+                {"Error": {"Code": "ServiceUnavailable", "Message": "SQS down"}}, "SendMessageBatch"
+            )
+        return real(deliveries)
+
+    monkeypatch.setattr(fanout, "enqueue", refused_for_one)
+    stack = make_stack([_comune(n) for n in range(1, 4)], {FEED: _cap("ALLERTA-1").encode()})
+
+    [feed] = stack.poll_alerts()["feeds"]
+    stack.drain()
+
+    assert (feed["status"], feed["complete"]) == ("read", False)
+    assert [post["target"] for post in stack.sandbox.posts()] == ["@Comune01", "@Comune03"]
+    # comune-02's announcement is stored, its delivery pending: housekeeping queues it again.
+    monkeypatch.undo()
+    assert run_housekeeping(now=datetime.now(UTC) + timedelta(minutes=30))["requeued"] == 1
+    stack.drain()
+    assert [post["target"] for post in stack.sandbox.posts()][2:] == ["@Comune02"]
 
 
 # -- MeteoAlarm Atom: linked CAP documents -------------------------------------------------------------
@@ -196,7 +277,9 @@ def test_atom_documents_are_fetched_in_parallel_once_and_a_late_one_is_read_next
         [feed] = result["feeds"]
         assert not feed["complete"]
         state = feed_state(feed_key(f"{stack.feeds.url}/{ATOM}", "meteoalarm_atom"))
-        assert state.body_hash is None  # validators not kept: the next pass reads the feed again
+        assert state.body_hash is None  # validators not kept: the next pass reads the feed again ...
+        assert state.members_digest is not None  # ... for what it lacks, not as for new members
+        assert state.announced_snapshot == state.snapshot is not None
 
         caps.routes["/LENTA-1.xml"] = Reply(200, CAP_HEADERS, _cap("LENTA-1").encode())
         assert len(_round(stack)) == 1  # the late alert, and nothing twice
@@ -205,6 +288,35 @@ def test_atom_documents_are_fetched_in_parallel_once_and_a_late_one_is_read_next
             **{f"/{name}.xml": 1 for name in names[:3]},  # read once, then from the snapshot
             "/LENTA-1.xml": 2,
         }
+
+
+def test_a_broken_cap_link_is_fetched_again_each_pass_but_announces_only_what_is_new(make_stack: Any) -> None:
+    names = ["ALLERTA-1", "ROTTA-1"]
+    with FeedServer() as caps:
+        caps.routes["/ALLERTA-1.xml"] = Reply(200, CAP_HEADERS, _cap("ALLERTA-1").encode())
+        caps.routes["/ROTTA-1.xml"] = Reply(404, {}, b"gone")
+        comuni = [_comune(n, source=ATOM_SOURCE) for n in range(13)]
+        stack = make_stack([*comuni[:12], _not_listing(comuni[12])], {ATOM: _atom(caps, names)})
+
+        def passes(count: int) -> list[tuple[bool, int, int]]:
+            """Each pass's (complete, jobs queued, posts)."""
+            seen = []
+            for _ in range(count):
+                before = len(stack.sandbox.posts())
+                [feed] = stack.poll_alerts()["feeds"]
+                stack.drain()
+                seen.append((feed["complete"], feed["jobs"], len(stack.sandbox.posts()) - before))
+            return seen
+
+        assert passes(3) == [(False, 1, 12), (False, 0, 0), (False, 0, 0)]
+        assert caps.hits["/ROTTA-1.xml"] == 3 and caps.hits["/ALLERTA-1.xml"] == 1
+
+        _deploy("added", range(13))  # a comune added meanwhile gets the alert in force
+        assert passes(2) == [(False, 1, 1), (False, 0, 0)]
+
+        caps.routes["/ROTTA-1.xml"] = Reply(200, CAP_HEADERS, _cap("ROTTA-1").encode())  # mended
+        assert passes(2) == [(True, 1, 13), (True, 0, 0)]
+        assert caps.hits["/ALLERTA-1.xml"] == 1
 
 
 def test_an_alert_source_s_health_is_its_feed_s_for_every_comune_listing_it(

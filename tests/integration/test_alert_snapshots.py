@@ -53,10 +53,13 @@ def test_a_pushed_body_comes_back_and_an_incompressible_one_is_refused() -> None
 
 
 def test_alert_jobs_are_small_references() -> None:
-    jobs = [AnnounceJob(FEED, "a" * 32, 157), PushJob(FEED, "b" * 32), PushJob(FEED, None)]
+    jobs = [AnnounceJob(FEED, "a" * 32, 157, "c" * 16), PushJob(FEED, "b" * 32), PushJob(FEED, None)]
     for job in jobs:
         assert len(job.to_json()) < 200
         assert parse_message(job.to_json()) == job
+    # A message queued before jobs carried the members' digest: the job sees None (and checks it).
+    legacy = jobs[0].to_json().replace(', "members": "' + "c" * 16 + '"', "")
+    assert parse_message(legacy) == AnnounceJob(FEED, "a" * 32, 157, None)
     with pytest.raises(BadMessage):
         parse_message(jobs[0].to_json().replace("157", "-1"))
     with pytest.raises(BadMessage):
