@@ -29,6 +29,8 @@ PUBLISH_RETRIES = "PublishRetries"
 PUBLISH_LATENCY = "PublishLatencySeconds"
 UNCERTAIN_RETRIES = "UncertainRetries"
 DUPLICATE_POSTS = "DuplicatePosts"
+# Thread pieces a platform refused as already on the account (X): left out, the thread goes on.
+THREAD_PIECES_LEFT_OUT = "ThreadPiecesLeftOut"
 DELIVERIES_REQUEUED = "DeliveriesRequeued"
 POSTS_SKIPPED = "PostsSkipped"
 BUDGET_WAITS = "BudgetWaits"

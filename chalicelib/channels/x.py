@@ -45,6 +45,7 @@ import requests
 from requests.auth import AuthBase
 from requests_oauthlib import OAuth1
 
+from chalicelib import observability as obs
 from chalicelib.announcements import Announcement
 from chalicelib.channels.answering import answer_post, refuse_private
 from chalicelib.channels.base import (
@@ -314,7 +315,9 @@ class XAdapter:
                 # one's instructions repeats it word for word, and X refuses the same text twice. The
                 # words are already on the account, in this thread: leave the piece out, go on under the
                 # one before, rather than fail the delivery with its first post already out.
+                # Counted: the same refusal also hides a piece another alert's thread already said.
                 logger.warning("Thread piece already on the account: left out", extra={"piece": index})
+                obs.count(obs.THREAD_PIECES_LEFT_OUT, platform=self.platform)
                 return PostResult(remote_id=parent, url=None)
 
         return post_thread(post, reply_to, send_one)

@@ -236,6 +236,7 @@ def test_a_second_update_in_the_same_words_still_reaches_every_platform(make_sta
     [x_post] = restated.pop("x")
     [x_delivery] = [d for d in deliveries.values() if d.platform == "x"]
     assert x_delivery.pieces == 2 and UPDATE_TITLE in x_post["text"] and x_post["text"].endswith("(1/2)")
+    assert "ThreadPiecesLeftOut" in (stack.state_dir / "lambda.log").read_text(encoding="utf-8")  # counted
     _assert_posts(
         restated, {c: d for c, d in deliveries.items() if d.platform != "x"}, UPDATE_TITLE, POSTING - {"x"}
     )
