@@ -33,6 +33,9 @@ DUPLICATE_POSTS = "DuplicatePosts"
 THREAD_PIECES_LEFT_OUT = "ThreadPiecesLeftOut"
 DELIVERIES_REQUEUED = "DeliveriesRequeued"
 POSTS_SKIPPED = "PostsSkipped"
+# Updates of an alert thread skipped as superseded by a post that then did not go out, which could not
+# be put back on their lane (the thread's first post may show neither), by platform.
+THREAD_UPDATES_LOST = "ThreadUpdatesLost"
 BUDGET_WAITS = "BudgetWaits"
 # Channel health
 CHANNELS_TURNED_UNHEALTHY = "ChannelsTurnedUnhealthy"

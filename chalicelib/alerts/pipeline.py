@@ -23,10 +23,12 @@ from botocore.exceptions import ClientError
 
 from chalicelib import settings
 from chalicelib.alerts.areas import PUBLIC_STATUSES, admits, best_info, config_digest
-from chalicelib.alerts.cap import hazard, is_all_clear, preferred_info
+from chalicelib.alerts.cap import hazard, is_all_clear, parse_time, preferred_info
+from chalicelib.alerts.errors import AlertError
 from chalicelib.alerts.model import Alert, Area, Info, Level
 from chalicelib.alerts.render import AlertFacts, alert_post, area_name, raised_notice
 from chalicelib.alerts.threads import Action, Decision, Facts, Thread, decide
+from chalicelib.clock import iso
 from chalicelib.config.models import AlertsConfig, AnyChannel, CapSource, Tenant
 from chalicelib.observability import logger
 from chalicelib.publishing.announce import (
@@ -148,7 +150,7 @@ def _handle(
         # change what was posted for real (an exercise cancel must not end a real alert).
         _write(_rows(context, alert, [], None))
         return AlertOutcome(context.tenant.id, alert.identifier, "nothing", "not a public alert"), None, None
-    if thread is not None and thread.sent is not None and alert.sent < thread.sent:
+    if thread is not None and _stale(alert, thread, stored):
         # Read after a newer update of its thread (a poll slower than a push, a retried job): what
         # it says is stale. Its own row joins the thread as it is; the thread is not rewound.
         _write(_rows(context, alert, [], thread))
@@ -163,9 +165,10 @@ def _handle(
         min_level=context.config.minimum_level,
         now=context.now,
     )
+    newest = _newest(alert, thread)
     if decision.thread is not None:
         # Handled in `sent` order from here on (older ones were superseded above): the newest so far.
-        decision = replace(decision, thread=replace(decision.thread, sent=alert.sent))
+        decision = replace(decision, thread=replace(decision.thread, sent=newest))
     posted: list[Announced] | None = None
     if decision.action is not Action.NOTHING and info is None and thread is not None:
         # A Cancel may carry no info at all: the end of alert is told in the thread's own words.
@@ -174,9 +177,39 @@ def _handle(
         after = decision.thread
         _write(_rows(context, alert, linked, after) + _active_changes(context, thread, after))
     else:
-        case = _Case(alert, info, decision, facts, areas, thread, linked)
+        case = _Case(alert, info, decision, facts, areas, thread, linked, newest)
         posted, after = _announce(context, case)
     return _outcome(context, alert, decision, posted), posted, after
+
+
+def _stale(alert: Alert, thread: Thread, stored: dict[Key, Thread | None]) -> bool:
+    """Older than the thread's newest message, and not answering one of the thread's messages at
+    least as new: an issuer's clock may put a Cancel that references the newest update before that
+    update's `sent`; it still ends the thread."""
+    if thread.sent is None or alert.sent >= thread.sent:
+        return False
+    return not any(sent >= thread.sent for sent in _referenced_sent(alert, stored, thread.anchor))
+
+
+def _newest(alert: Alert, thread: Thread | None) -> datetime:
+    """The `sent` a thread carries after this alert: never earlier than what it had (a message
+    answering the newest one may carry an earlier time)."""
+    return max(alert.sent, thread.sent) if thread and thread.sent else alert.sent
+
+
+def _referenced_sent(alert: Alert, stored: dict[Key, Thread | None], anchor: str) -> list[datetime]:
+    """The readable `sent` times (kept as written in the triples) of an alert's references to
+    messages of the thread under `anchor`."""
+    times = []
+    for reference in alert.references:
+        row = stored.get((reference.sender, reference.identifier))
+        if row is None or row.anchor != anchor:
+            continue
+        try:
+            times.append(parse_time(reference.sent, "references"))
+        except AlertError:
+            continue  # a malformed triple's time says nothing about order
+    return times
 
 
 def _outcome(
@@ -221,6 +254,7 @@ class _Case:
     areas: tuple[Area, ...]
     thread: Thread | None
     linked: list[Key]
+    sent: datetime  # the thread's newest `sent` after this alert (_newest)
 
 
 def _announce(context: _Context, case: _Case) -> tuple[list[Announced] | None, Thread | None]:
@@ -249,7 +283,7 @@ def _announce(context: _Context, case: _Case) -> tuple[list[Announced] | None, T
     )
     if decision.action in (Action.POST, Action.LEVEL_UP):
         # Later replies thread under this post.
-        after: Thread | None = Thread(anchor=new_id, facts=shown, sent=alert.sent)
+        after: Thread | None = Thread(anchor=new_id, facts=shown, sent=case.sent)
         reply_under = None
     else:
         after, reply_under = decision.thread, thread.anchor if thread else None
@@ -298,7 +332,15 @@ def _rows(context: _Context, alert: Alert, linked: list[Key], thread: Thread | N
         own = handled_row(ledger, alert.sender, alert.identifier, now, info.expires if info else None)
         return [put(own, claim, values)]
     rows = [put(thread_row(ledger, alert.sender, alert.identifier, thread, now), claim, values)]
-    rows += [put(thread_row(ledger, sender, identifier, thread, now)) for sender, identifier in linked]
+    # A referenced row is brought forward only: a poll that read the rows before a push wrote a newer
+    # update must not put older facts back (cancelled, the alert is handled again on the next read,
+    # and superseded). `sent` is stored as fixed-width UTC text (clock.iso), so text order is time order.
+    newer = "attribute_not_exists(sent) OR sent <= :sent"
+    sent = {":sent": iso(thread.sent)} if thread.sent else None
+    rows += [
+        put(thread_row(ledger, sender, identifier, thread, now), newer if sent else None, sent)
+        for sender, identifier in linked
+    ]
     return rows
 
 

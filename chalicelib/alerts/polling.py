@@ -48,7 +48,7 @@ from chalicelib.publishing.lanes import AlertJob, AnnounceJob, PushJob
 from chalicelib.sources.errors import FeedError
 from chalicelib.sources.fetch import fetch_feed
 from chalicelib.storage.alert_feeds import feed_key, get_pushed_body, get_snapshot, put_snapshot
-from chalicelib.storage.source_state import SourceState, feed_state, save_source_state
+from chalicelib.storage.source_state import SourceState, feed_state, save_feed_state
 
 # An unchanged feed still records a success this often (the staleness alarm reads it).
 HEARTBEAT = timedelta(minutes=10)
@@ -126,7 +126,7 @@ def _poll_feed(feed: Feed, members: list[Member], now: datetime) -> FeedResult:
         body_hash = hashlib.sha256(fetched.body).hexdigest()
         if same_members and (fetched.not_modified or body_hash == state.body_hash):
             if state.failing or not state.last_success or now - state.last_success >= HEARTBEAT:
-                save_source_state(state.succeeded(now))
+                _save(state.succeeded(now))
             return FeedResult(url, "unchanged")
         result, snapshot = read_and_announce(feed, members, fetched.body, fetched.url, state=state, now=now)
     except (FeedError, AlertError) as error:
@@ -137,7 +137,7 @@ def _poll_feed(feed: Feed, members: list[Member], now: datetime) -> FeedResult:
     validators: dict[str, str | None] = dict.fromkeys(("etag", "last_modified", "body_hash"))
     if result.complete:
         validators = {"etag": fetched.etag, "last_modified": fetched.last_modified, "body_hash": body_hash}
-    save_source_state(
+    _save(
         state.succeeded(
             now,
             initialized=True,
@@ -148,6 +148,16 @@ def _poll_feed(feed: Feed, members: list[Member], now: datetime) -> FeedResult:
         )
     )
     return result
+
+
+def _save(state: SourceState) -> None:
+    """Save the feed's state unless its row was written since this pass read it. An announce job of
+    this pass may already have run and found other members (forget_members): writing the digest back
+    would keep the next pass from announcing again. Another pass's or a push's write is as recent as
+    this one; whatever this pass could not record (its validators) only makes the next pass read the
+    feed again."""
+    if not save_feed_state(state):
+        logger.info("Alert feed state written meanwhile: this pass's not saved", extra={"feed": state.source})
 
 
 def read_and_announce(
@@ -321,7 +331,7 @@ def _failed(
 ) -> FeedResult:
     retry_after = getattr(error, "retry_after", None)
     not_before = now + timedelta(seconds=retry_after) if retry_after else None
-    save_source_state(state.failed(now, error.reason, str(error), not_before))
+    _save(state.failed(now, error.reason, str(error), not_before))
     obs.count(obs.FEED_ERRORS, reason=error.reason)
     logger.warning(
         "Alert feed failed",

@@ -32,6 +32,7 @@ from chalicelib.channels.base import (
     PermanentError,
     PostGone,
     PostResult,
+    PublishError,
     RateLimited,
     RenderedPost,
     RetryableError,
@@ -53,6 +54,7 @@ from chalicelib.publishing.lanes import (
     PushJob,
     ReplyJob,
     delay_message,
+    enqueue,
     parse_message,
     requeue,
 )
@@ -73,9 +75,15 @@ MIN_RATE_LIMIT_WAIT_SECONDS = 5.0
 # Failures after which the platform may have acted although we saw no success: the answer was lost
 # (read timeout) or unreadable. Retrying them may duplicate a post on a platform without idempotency.
 UNCERTAIN_REASONS = frozenset({"timeout", "malformed_response"})
+# Failures after which the post may be out: an uncertain one, or a platform refusing the same text
+# again (most likely because an earlier attempt went through).
+MAYBE_OUT_REASONS = UNCERTAIN_REASONS | {"duplicate"}
 # A reply in an alert thread waits for the thread's first post, checking every few seconds.
 THREAD_WAIT_SECONDS = 3.0
 THREAD_PATIENCE = timedelta(minutes=10)
+# A thread's turn outlasts its holder's invocation by this much: the clocks of two workers
+# (NTP-synchronised on Lambda) and a DynamoDB write may be this far apart.
+TURN_MARGIN_SECONDS = 5.0
 # Held news looks again this often (SQS's longest delay is 15 minutes).
 NEWS_PAUSE_RECHECK_SECONDS = 300.0
 # A delivery to a channel whose token was refused waits this long between looks at its health row;
@@ -218,7 +226,7 @@ def _attempt(
         refusal = _take_budget(message, channel, taken_at)
         if refusal is not None:
             return _wait_for_budget(invocation, message, record, delivery, refusal)
-        sent = _post(delivery, channel, anchor)
+        sent = _post(delivery, channel, anchor, invocation)
     except ThreadWait as waiting:
         return _wait_for_thread(message, record, delivery, waiting, taken_at)
     except RetryableError as error:
@@ -251,7 +259,9 @@ def _wait_for_thread(
 ) -> None:
     if isinstance(waiting, ThreadBusy):
         _give_back_budget(delivery, taken_at)  # taken before the thread's turn was asked for
-    store.release_delivery(delivery, waiting.reason, waiting.why, utcnow())
+    # A wait is not an attempt: counting it would stretch the back-off of the next real failure
+    # (doubling per attempt) by every few seconds spent waiting.
+    store.release_delivery(delivery, waiting.reason, waiting.why, utcnow(), attempted=False)
     return _come_back(message, record, THREAD_WAIT_SECONDS, waiting.why)
 
 
@@ -463,7 +473,7 @@ def _channel(tenant: str, channel_id: str) -> AnyChannel:
     return channel
 
 
-def _post(delivery: Delivery, channel: AnyChannel, anchor: Delivery | None) -> _Sent:
+def _post(delivery: Delivery, channel: AnyChannel, anchor: Delivery | None, invocation: _Invocation) -> _Sent:
     """Post the delivery, and say how it went out. In an alert thread on a channel that edits, the
     thread's posts go out one at a time and in order (`_in_thread_turn`)."""
     announcement = get_announcement(delivery.tenant, delivery.announcement_id)
@@ -475,7 +485,16 @@ def _post(delivery: Delivery, channel: AnyChannel, anchor: Delivery | None) -> _
     post = adapter.render(announcement)
     if anchor is None or channel.alert_updates != "edit":
         return _publish(adapter, post, delivery, anchor.remote_id if anchor else None)
-    return _in_thread_turn(adapter, post, delivery, anchor, announcement)
+    return _in_thread_turn(adapter, post, delivery, anchor, announcement, turn_end=_turn_end(invocation))
+
+
+def _turn_end(invocation: _Invocation) -> datetime:
+    """A thread's turn lasts as long as its holder can: Lambda ends an invocation at the function's
+    timeout (.chalice/config.json), so the rest of this one, plus a margin. Without a Lambda
+    context (a script), the delivery's lease."""
+    left = seconds_left(invocation.context)
+    length = timedelta(seconds=left + TURN_MARGIN_SECONDS) if left is not None else store.lease()
+    return utcnow() + length
 
 
 def _in_thread_turn(
@@ -484,6 +503,8 @@ def _in_thread_turn(
     delivery: Delivery,
     anchor: Delivery,
     announcement: Announcement,
+    *,
+    turn_end: datetime,
 ) -> _Sent:
     """Where updates edit the thread's first post, the last edit to land is what the post says, and
     updates arrive in parallel or reordered by retries. So each post of the thread takes the
@@ -493,28 +514,78 @@ def _in_thread_turn(
     edits while another post of the thread is going out (ThreadBusy: it comes back). An end or a
     level notice always goes out, and raises the watermark, so no older update edits after it.
 
-    Residual window: the turn is a lease (deliveries.lease(), longer than any platform exchange's
-    timeouts). Only a worker whose call outlives it (a request still unanswered past its timeouts,
-    or a process frozen mid-call) can edit after a newer post's worker took the turn from it."""
+    The watermark stands for a post that went out or may have: when nothing went out (refused,
+    credentials refused, a failure that will be retried), it is put back, so that an older update
+    is not skipped for a post nobody sees (_restore_mark).
+
+    Residual window: the turn lasts until its holder's invocation ends (`turn_end`). Only a request
+    the platform acts on after that (sent, then cut off by the timeout) can edit after a newer
+    post's worker took the turn."""
     published = announcement.published or delivery.created_at
     mark = store.thread_mark(announcement.id, published)
     holder = delivery.announcement_id
     # Only an update edits (and may be superseded): a new alert, a level increase and an end are
     # posts people must see.
     edits = announcement.alert_change == "update"
-    turn = store.take_thread_turn(anchor, mark, holder, utcnow(), supersedable=edits)
-    if turn is Turn.BUSY:
+    taken = store.take_thread_turn(anchor, mark, holder, utcnow(), until=turn_end, supersedable=edits)
+    if taken.turn is Turn.BUSY:
         raise ThreadBusy(anchor.announcement_id)
     try:
-        if turn is Turn.SUPERSEDED:
+        if taken.turn is Turn.SUPERSEDED:
             raise Skipped("a later post of its alert thread went out on this channel", reason="superseded")
         return (
             _edit_or_reply(adapter, post, delivery, anchor)
             if edits
             else _publish(adapter, post, delivery, anchor.remote_id)
         )
+    except PublishError as error:
+        # Before the turn is given back, so no other post of the thread goes out in between.
+        if taken.raised and not isinstance(error, Skipped) and error.reason not in MAYBE_OUT_REASONS:
+            _restore_mark(delivery, anchor, mark, taken.previous_mark)
+        raise
     finally:
         _end_thread_turn(anchor, holder)
+
+
+def _restore_mark(delivery: Delivery, anchor: Delivery, mine: str, previous: str | None) -> None:
+    """Nothing of this post went out (after an uncertain failure it may have, and the mark stays):
+    put the thread's watermark back, and publish again the updates skipped as superseded by it
+    meanwhile."""
+    try:
+        skipped = store.restore_thread_mark(anchor, mine, previous)
+    except ClientError:
+        # An older update may then be skipped for a post nobody sees: rare, and logged.
+        logger.warning("Thread watermark not put back", extra={"anchor": anchor.announcement_id})
+        return
+    if skipped:
+        _publish_again(delivery, skipped)
+
+
+def _publish_again(delivery: Delivery, announcement_ids: list[str]) -> None:
+    """Back on their lane, the updates skipped for a post that did not go out: each takes the turn
+    anew, so the newest of them edits last (or each is skipped again for a newer post that is out).
+    One that cannot be put back is counted and logged as an error: someone must republish it."""
+    now = utcnow()
+    try:
+        revived = [
+            revivable
+            for announcement_id in announcement_ids
+            if (revivable := store.revive_superseded(delivery.tenant, announcement_id, delivery.channel, now))
+        ]
+        lost = len(revived) - len(enqueue(revived))
+    except ClientError:
+        lost = len(announcement_ids)
+    if lost:
+        obs.count(obs.THREAD_UPDATES_LOST, lost, platform=delivery.platform)
+        logger.error(
+            "Updates skipped for a post that did not go out could not be published again",
+            extra={"announcements": announcement_ids},
+        )
+        return
+    logger.info(
+        "Updates skipped for a post that did not go out go out again",
+        extra={"announcements": announcement_ids},
+    )
 
 
 def _end_thread_turn(anchor: Delivery, holder: str) -> None:

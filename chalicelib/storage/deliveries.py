@@ -8,8 +8,9 @@ died mid-call: it may be claimed again, and the claim says so (`outcome_unknown`
 platform without idempotency the earlier call may have posted.
 
 On a channel whose alert updates edit the thread's first post, the first post's delivery also
-orders its thread there (`take_thread_turn`): a watermark of the latest post of the thread, and a
-short turn so that only one of them goes out at a time.
+orders its thread there (`take_thread_turn`): a watermark of the latest post of the thread (put
+back when that post did not go out), and a turn, held until its holder's invocation has ended at
+the latest, so that only one of them goes out at a time.
 """
 
 from __future__ import annotations
@@ -249,9 +250,14 @@ def record_posted(
     return True
 
 
-def release_delivery(delivery: Delivery, reason: str, message: str, now: datetime) -> bool:
-    """A retryable failure: back to pending so the next SQS delivery can claim it at once."""
-    return _set_status(delivery, "pending", reason, message, now)
+def release_delivery(
+    delivery: Delivery, reason: str, message: str, now: datetime, *, attempted: bool = True
+) -> bool:
+    """A retryable failure: back to pending so the next SQS delivery can claim it at once.
+    `attempted=False`: the claim only found it must wait (its alert thread), nothing went to the
+    platform, so the claim's attempt is taken back: `attempts` (and the retry back-off counted from
+    it) are the platform's attempts, however long the delivery waited."""
+    return _set_status(delivery, "pending", reason, message, now, uncount=not attempted)
 
 
 def fail_delivery(delivery: Delivery, reason: str, message: str, now: datetime) -> bool:
@@ -264,16 +270,21 @@ def skip_delivery(delivery: Delivery, reason: str, message: str, now: datetime) 
     return _set_status(delivery, "skipped", reason, message, now)
 
 
-def _set_status(delivery: Delivery, status: Status, reason: str, message: str, now: datetime) -> bool:
+def _set_status(
+    delivery: Delivery, status: Status, reason: str, message: str, now: datetime, *, uncount: bool = False
+) -> bool:
     """Only the holder of the claim may change it: False if the lease ran out and another worker
-    took the delivery meanwhile (its outcome, not ours, is the one to keep)."""
+    took the delivery meanwhile (its outcome, not ours, is the one to keep; and its claim's attempt
+    is not ours to take back)."""
     try:
         dynamo.client().update_item(
             TableName=dynamo.table_name(),
             Key=delivery.key,
             UpdateExpression=(
                 "SET #s = :status, error_reason = :reason, #e = :message, updated_at = :now, "
-                "gsi1pk = :gpk, gsi1sk = :now REMOVE lease_until"
+                "gsi1pk = :gpk, gsi1sk = :now"
+                + (", attempts = attempts - :one" if uncount else "")
+                + " REMOVE lease_until"
             ),
             ConditionExpression="#s = :in_flight AND lease_until = :lease",
             ExpressionAttributeNames={"#s": "status", "#e": "error"},
@@ -286,6 +297,7 @@ def _set_status(delivery: Delivery, status: Status, reason: str, message: str, n
                     ":gpk": keys.delivery_status_pk(delivery.tenant, status),
                     ":in_flight": "in_flight",
                     ":lease": iso(delivery.lease_until) if delivery.lease_until else "",
+                    **({":one": 1} if uncount else {}),
                 }
             ),
         )
@@ -310,58 +322,159 @@ def thread_mark(announcement_id: str, published: datetime) -> str:
     return f"{iso(published)}#{announcement_id}"
 
 
-def take_thread_turn(anchor: Delivery, mark: str, holder: str, now: datetime, *, supersedable: bool) -> Turn:
+# `mark_before` of a watermark raised where there was none (DynamoDB keeps no null in a string).
+_NO_MARK = ""
+
+
+@dataclass(frozen=True)
+class ThreadTurn:
+    """The answer to `take_thread_turn`. `raised`: this delivery's own mark is the watermark now
+    (raised by this call, or by an earlier attempt of the same delivery), and `previous_mark` is the
+    one before it (None: no mark yet), for `restore_thread_mark` if its post does not go out."""
+
+    turn: Turn
+    raised: bool = False
+    previous_mark: str | None = None
+
+
+def take_thread_turn(
+    anchor: Delivery, mark: str, holder: str, now: datetime, *, until: datetime, supersedable: bool
+) -> ThreadTurn:
     """On the thread's first delivery (`anchor`, posted) of a channel with `alert_updates: edit`:
-    take the thread's turn on that channel for a lease, and raise its watermark (`thread_mark`) to
+    take the thread's turn on that channel `until` then, and raise its watermark (`thread_mark`) to
     `mark`, before the platform is called. The turn serialises the thread's edits and replies on
     the channel, so that an older update can never edit the first post after a newer one (or after
     the end); `end_thread_turn` gives it back. `supersedable` (an update): SUPERSEDED when a later
-    mark is there already, nothing to post. Others (an end, a level notice) always go out and only
-    raise the watermark when theirs is later. `holder` is the delivery's own announcement: its
-    retry, after a failure or a lease lost in a crash, takes the turn again at once."""
+    mark is there already, nothing to post (its announcement is noted on the row, to be published
+    again if that later mark is taken back: `restore_thread_mark`). Others (an end, a level notice)
+    always go out and only raise the watermark when theirs is later. `holder` is the delivery's own
+    announcement: its retry, after a failure or a lease lost in a crash, takes the turn again at once."""
     try:
-        _take_turn(anchor, holder, now, mark=mark)
+        old = _take_turn(anchor, holder, now, until, mark=mark)
     except ClientError as error:
         if not dynamo.is_condition_failure(error):
             raise
-        old = error.response.get("Item")
+        found = error.response.get("Item")
     else:
-        return Turn.TAKEN
-    item = dynamo.from_dynamo(old) if old else {}
+        return ThreadTurn(Turn.TAKEN, raised=True, previous_mark=old.get("thread_mark"))
+    item = dynamo.from_dynamo(found) if found else {}
     if not item:
-        return Turn.TAKEN  # the row is gone: nothing left to order against
+        return ThreadTurn(Turn.TAKEN)  # the row is gone: nothing left to order against
     if item.get("turn_of") not in (None, holder) and item.get("turn_until", "") >= iso(now):
-        return Turn.BUSY
-    if supersedable:
-        return Turn.SUPERSEDED
+        return ThreadTurn(Turn.BUSY)
+    # The mark there is our own: an earlier attempt of this delivery raised it (and may have posted).
+    own = item.get("thread_mark") == mark
+    if supersedable and not own:
+        _note_superseded(anchor, holder)
+        return ThreadTurn(Turn.SUPERSEDED)
     try:
-        _take_turn(anchor, holder, now, mark=None)
+        _take_turn(anchor, holder, now, until, mark=None)
     except ClientError as error:
         if not dynamo.is_condition_failure(error):
             raise
-        return Turn.BUSY  # taken by another between the two writes
-    return Turn.TAKEN
+        return ThreadTurn(Turn.BUSY)  # taken by another between the two writes
+    before = item.get("mark_before") if own else None  # None: not known (a mark put back since)
+    return ThreadTurn(Turn.TAKEN, raised=before is not None, previous_mark=before or None)
 
 
-def _take_turn(anchor: Delivery, holder: str, now: datetime, *, mark: str | None) -> None:
+def _take_turn(
+    anchor: Delivery, holder: str, now: datetime, until: datetime, *, mark: str | None
+) -> dict[str, Any]:
+    """Take the turn (and raise the watermark to `mark`, strictly, keeping the one it replaces in
+    `mark_before`); the row as it was before."""
     free = "(attribute_not_exists(turn_until) OR turn_until < :now OR turn_of = :holder)"
-    later = " AND (attribute_not_exists(thread_mark) OR thread_mark <= :mark)" if mark is not None else ""
-    dynamo.client().update_item(
+    later = " AND (attribute_not_exists(thread_mark) OR thread_mark < :mark)" if mark is not None else ""
+    raise_mark = ", mark_before = if_not_exists(thread_mark, :no_mark), thread_mark = :mark"
+    response = dynamo.client().update_item(
         TableName=dynamo.table_name(),
         Key=anchor.key,
         UpdateExpression="SET turn_of = :holder, turn_until = :until"
-        + (", thread_mark = :mark" if mark is not None else ""),
+        + (raise_mark if mark is not None else ""),
         ConditionExpression=f"attribute_exists(pk) AND {free}{later}",
         ExpressionAttributeValues=dynamo.values(
             {
                 ":holder": holder,
                 ":now": iso(now),
-                ":until": iso(now + lease()),
-                **({":mark": mark} if mark is not None else {}),
+                ":until": iso(until),
+                **({":mark": mark, ":no_mark": _NO_MARK} if mark is not None else {}),
             }
         ),
+        ReturnValues="ALL_OLD",
         ReturnValuesOnConditionCheckFailure="ALL_OLD",
     )
+    return dynamo.from_dynamo(response.get("Attributes", {}))
+
+
+def _note_superseded(anchor: Delivery, announcement_id: str) -> None:
+    try:
+        dynamo.client().update_item(
+            TableName=dynamo.table_name(),
+            Key=anchor.key,
+            UpdateExpression="ADD superseded :ids",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=dynamo.values({":ids": {announcement_id}}),
+        )
+    except ClientError as error:
+        # A condition failure: the row is gone (expired), nothing left to order against.
+        if not dynamo.is_condition_failure(error):
+            raise
+
+
+def restore_thread_mark(anchor: Delivery, mine: str, previous: str | None) -> list[str]:
+    """The post that raised the watermark to `mine` did not go out: put back the `previous` one, so
+    that an older update arriving later is not skipped for a post nobody sees. Only while the mark
+    is still ours (nobody raised it since). Returns the announcements skipped as superseded on the
+    channel meanwhile, taken off the row: the caller publishes them again (`revive_superseded`),
+    and each takes the turn anew, against the watermark as it is then."""
+    restore = "SET thread_mark = :previous REMOVE" if previous is not None else "REMOVE thread_mark,"
+    try:
+        response = dynamo.client().update_item(
+            TableName=dynamo.table_name(),
+            Key=anchor.key,
+            UpdateExpression=f"{restore} mark_before, superseded",
+            ConditionExpression="thread_mark = :mine",
+            ExpressionAttributeValues=dynamo.values(
+                {":mine": mine, **({":previous": previous} if previous is not None else {})}
+            ),
+            ReturnValues="ALL_OLD",
+        )
+    except ClientError as error:
+        if dynamo.is_condition_failure(error):
+            return []
+        raise
+    return sorted(dynamo.from_dynamo(response.get("Attributes", {})).get("superseded", ()))
+
+
+def revive_superseded(tenant: str, announcement_id: str, channel: str, now: datetime) -> Delivery | None:
+    """A delivery skipped as superseded back to pending (to be enqueued again); None if it is not one
+    (any more)."""
+    try:
+        response = dynamo.client().update_item(
+            TableName=dynamo.table_name(),
+            Key=dynamo.to_dynamo(
+                {"pk": keys.tenant_pk(tenant), "sk": keys.delivery_sk(announcement_id, channel)}
+            ),
+            UpdateExpression=(
+                "SET #s = :pending, updated_at = :now, gsi1pk = :gpk, gsi1sk = :now REMOVE error_reason, #e"
+            ),
+            ConditionExpression="#s = :skipped AND error_reason = :superseded",
+            ExpressionAttributeNames={"#s": "status", "#e": "error"},
+            ExpressionAttributeValues=dynamo.values(
+                {
+                    ":pending": "pending",
+                    ":skipped": "skipped",
+                    ":superseded": "superseded",
+                    ":now": iso(now),
+                    ":gpk": keys.delivery_status_pk(tenant, "pending"),
+                }
+            ),
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as error:
+        if dynamo.is_condition_failure(error):
+            return None
+        raise
+    return delivery_from_item(dynamo.from_dynamo(response["Attributes"]))
 
 
 def end_thread_turn(anchor: Delivery, holder: str) -> None:

@@ -42,6 +42,9 @@ class SourceState:
     members_digest: str | None = None
     snapshot: str | None = None
     announced_snapshot: str | None = None
+    # Alert feeds only: bumped by every write of the row, so a write based on an older read (a pass
+    # that ran while an announce job forgot the members) can be refused (save_feed_state).
+    row_version: int = 0
 
     @property
     def failing(self) -> bool:
@@ -92,15 +95,41 @@ def _from_item(item: dict[str, Any]) -> SourceState:
         fields[name] = parse_iso(item[name]) if item.get(name) else None
     fields["initialized"] = bool(item.get("initialized", False))
     fields["consecutive_failures"] = int(item.get("consecutive_failures", 0))
+    fields["row_version"] = int(item.get("row_version", 0))
     return SourceState(**fields)
 
 
 def save_source_state(state: SourceState) -> None:
+    dynamo.client().put_item(TableName=dynamo.table_name(), Item=_to_item(state))
+
+
+def _to_item(state: SourceState) -> dict[str, Any]:
     data = asdict(state)
     for name in _TIMES:
         data[name] = iso(data[name]) if data[name] else None
     data.update(pk=keys.tenant_pk(state.tenant), sk=keys.source_sk(state.source))
-    dynamo.client().put_item(TableName=dynamo.table_name(), Item=dynamo.to_dynamo(data))
+    return dynamo.to_dynamo(data)
+
+
+def save_feed_state(state: SourceState) -> bool:
+    """Write an alert feed's state row, derived from the row as read (`state.row_version`), unless the
+    row was written since: then nothing is written and False is returned. The later write stands, so
+    an announce job's forget_members is never undone by a pass that read the row before it."""
+    read = state.row_version
+    try:
+        dynamo.client().put_item(
+            TableName=dynamo.table_name(),
+            Item=_to_item(replace(state, row_version=read + 1)),
+            # A row never written by save_feed_state or forget_members has no version: version 0.
+            ConditionExpression="row_version = :read"
+            + ("" if read else " OR attribute_not_exists(row_version)"),
+            ExpressionAttributeValues=dynamo.values({":read": read}),
+        )
+    except ClientError as error:
+        if not dynamo.is_condition_failure(error):
+            raise
+        return False
+    return True
 
 
 def list_source_states(tenant: str) -> list[SourceState]:
@@ -123,17 +152,20 @@ def feed_state(feed: str) -> SourceState:
 
 def forget_members(feed: str) -> None:
     """Make the next pass over an alert feed announce its current body again, as for a new member
-    (an announce job found its snapshot gone, or was queued under other members). Never creates a row."""
-    try:
-        dynamo.client().update_item(
-            TableName=dynamo.table_name(),
-            Key=dynamo.to_dynamo({"pk": keys.tenant_pk(keys.ALERT_FEEDS), "sk": keys.source_sk(feed)}),
-            UpdateExpression="REMOVE members_digest",
-            ConditionExpression="attribute_exists(pk)",
-        )
-    except ClientError as error:
-        if not dynamo.is_condition_failure(error):
-            raise
+    (an announce job found its snapshot gone, or was queued under other members). The row gets a new
+    version, so the pass that queued the job, if it has not saved the row yet (or ever: the feed's
+    first pass), cannot write its digest back (save_feed_state); a row not written yet is created
+    with no more than its version."""
+    dynamo.client().update_item(
+        TableName=dynamo.table_name(),
+        Key=dynamo.to_dynamo({"pk": keys.tenant_pk(keys.ALERT_FEEDS), "sk": keys.source_sk(feed)}),
+        UpdateExpression=(
+            "SET #tenant = if_not_exists(#tenant, :tenant), #source = if_not_exists(#source, :source)"
+            " REMOVE members_digest ADD row_version :one"
+        ),
+        ExpressionAttributeNames={"#tenant": "tenant", "#source": "source"},
+        ExpressionAttributeValues=dynamo.values({":tenant": keys.ALERT_FEEDS, ":source": feed, ":one": 1}),
+    )
 
 
 def source_states(tenant: Tenant, feeds: dict[str, SourceState] | None = None) -> dict[str, SourceState]:

@@ -11,6 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib import settings
+from chalicelib.alerts import pipeline
 from chalicelib.alerts.areas import config_digest
 from chalicelib.alerts.model import Alert, Area, Info, Level, Reference
 from chalicelib.alerts.pipeline import handle_alerts
@@ -53,6 +54,7 @@ def _alert(
     references: tuple[str, ...] = (),
     expires: datetime = NOW + timedelta(hours=12),
     sent: datetime = NOW,
+    referenced_sent: dict[str, datetime] | None = None,
 ) -> Alert:
     info = Info(
         language="it-IT",
@@ -69,7 +71,9 @@ def _alert(
         sent=sent,
         status=status,  # type: ignore[arg-type]  # the tests pass valid statuses only
         msg_type=msg_type,  # type: ignore[arg-type]
-        references=tuple(Reference(SENDER, ref, NOW.isoformat()) for ref in references),
+        references=tuple(
+            Reference(SENDER, ref, (referenced_sent or {}).get(ref, NOW).isoformat()) for ref in references
+        ),
         infos=(info,),
     )
 
@@ -203,6 +207,54 @@ def test_a_thread_stored_before_sent_was_recorded_takes_any_update(dynamo_table:
 
     assert actions == ["update"] and reply.deliveries[0].thread_anchor == "20261122T060000abcd0123"
     assert find_rows(ledger, [(SENDER, "ALLERTA-1")])[(SENDER, "ALLERTA-1")].sent == older.sent  # type: ignore[union-attr]
+
+
+def test_a_cancel_that_references_the_newest_update_ends_the_thread_despite_an_earlier_sent(
+    dynamo_table: str,
+) -> None:
+    comune = _tenant(zones=["Tosc-B"])
+    _, [first] = _handle(comune, _alert("ALLERTA-1"))
+    _, newer = _updates()
+    assert _handle(comune, newer)[0] == ["update"]
+    # The issuer's clock puts its cancel two minutes before the update it answers.
+    cancel = _alert(
+        "FINE-1",
+        msg_type="Cancel",
+        references=("ALLERTA-1", "ALLERTA-3"),
+        sent=newer.sent - timedelta(minutes=2),
+        referenced_sent={"ALLERTA-3": newer.sent},
+    )
+
+    actions, [end] = _handle(comune, cancel)
+
+    assert actions == ["end"] and end.deliveries[0].thread_anchor == first.announcement.id
+    assert highest_active_level("comune-a", NOW) is None  # crisis mode no longer holds news
+    ledger = AlertLedger("comune-a", config_digest(comune.alerts))  # type: ignore[arg-type]
+    thread = find_rows(ledger, [(SENDER, "ALLERTA-1")])[(SENDER, "ALLERTA-1")]
+    assert thread is not None and thread.ended and thread.sent == newer.sent  # never rewound
+
+
+def test_a_poll_that_read_the_rows_before_a_newer_update_was_written_never_rewinds_them(
+    dynamo_table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    comune = _tenant(zones=["Tosc-B"])
+    _handle(comune, _alert("ALLERTA-1"))
+    ledger = AlertLedger("comune-a", config_digest(comune.alerts))  # type: ignore[arg-type]
+    older, newer = _updates()
+    # The poll, handling the older update, reads the rows ...
+    read_by_poll = find_rows(ledger, [(SENDER, "ALLERTA-1"), (SENDER, "ALLERTA-2")])
+    assert _handle(comune, newer)[0] == ["update"]  # ... then a push writes the newer one ...
+    reads = iter([read_by_poll])
+    monkeypatch.setattr(pipeline, "find_rows", lambda *args: next(reads, None) or find_rows(*args))
+
+    assert _handle(comune, older) == (["nothing"], [])  # ... and the poll's write is refused
+
+    thread = find_rows(ledger, [(SENDER, "ALLERTA-1")])[(SENDER, "ALLERTA-1")]
+    assert thread is not None and (thread.sent, thread.facts.expires) == (newer.sent, newer.infos[0].expires)
+    assert highest_active_level("comune-a", NOW + timedelta(hours=7)) == Level.ORANGE  # newer expiry kept
+    assert find_rows(ledger, [(SENDER, "ALLERTA-2")]) == {}  # not handled: read again, ...
+    outcomes, announced = handle_alerts(comune, _source(comune), [older], NOW)
+    assert ([o.reason for o in outcomes], announced) == (["superseded"], [])  # ... then superseded
 
 
 # --- Test and Exercise alerts in the sandbox ---------------------------------------------------------

@@ -5,24 +5,28 @@ update a post of its own, and an end of alert always replies. Each delivery reco
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chalicelib.announcements import AlertChange, Announcement, Image
-from chalicelib.clock import utcnow
+from chalicelib.clock import parse_iso, utcnow
 from chalicelib.config.loader import current_config
+from chalicelib.publishing import publisher
 from chalicelib.publishing.announce import Outgoing, write_announcements
 from chalicelib.publishing.lanes import enqueue
-from chalicelib.publishing.publisher import THREAD_WAIT_SECONDS
+from chalicelib.publishing.publisher import TURN_MARGIN_SECONDS
 from chalicelib.storage import dynamo, keys
 from chalicelib.storage.deliveries import (
     Delivery,
     Turn,
     deliveries_of,
     end_thread_turn,
+    restore_thread_mark,
     take_thread_turn,
     thread_mark,
 )
@@ -31,6 +35,7 @@ from devtools.sandbox.meta import FacebookFake
 from devtools.sandbox.telegram import TelegramFake
 from devtools.stack import LocalStack
 from tests.conftest import tenant
+from tests.integration.test_publishing import _emitted
 
 TENANT = "comune-prova"
 CHANNELS = [
@@ -41,6 +46,11 @@ CHANNELS = [
 EDITING = {"telegram", "facebook"}  # mastodon keeps the default: reply
 ANCHOR = "20261122T090001alert"
 SENT = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)  # the first alert's CAP sent time
+# How long a test waits for what the lanes do in the background (retries on a back-off, a wait for a
+# thread's turn): far longer than they take, so that a loaded CI machine does not fail it.
+PATIENCE_SECONDS = 20.0
+# A turn taken by hand in a test (another worker's): it outlasts the test.
+HELD = timedelta(seconds=60)
 # Long enough for a thread of two statuses on Mastodon (500 characters each).
 LONG = "La perturbazione si intensifica nel pomeriggio, con raffiche forti e grandine. " * 9
 
@@ -71,6 +81,19 @@ def _announce(
 
 def _deliveries(number: int) -> dict[str, Delivery]:
     return {d.channel: d for d in deliveries_of(TENANT, _id(number))}
+
+
+def _drain_until(stack: LocalStack, number: int, channel: str, done: Any) -> Delivery:
+    """Pump the lanes until the delivery of announcement `number` on `channel` is `done` (messages
+    on a delay, a retry's back-off or a wait for the thread, come back meanwhile); fails after
+    PATIENCE_SECONDS."""
+    deadline = time.monotonic() + PATIENCE_SECONDS
+    while True:
+        stack.drain()
+        delivery = _deliveries(number)[channel]
+        if done(delivery) or time.monotonic() > deadline:
+            return delivery
+        time.sleep(0.1)
 
 
 def _id(number: int) -> str:
@@ -198,15 +221,10 @@ def test_an_edit_that_failed_for_a_while_is_retried_as_an_edit_never_a_reply(sta
     first = _announce(stack, 1, "new")
     stack.sandbox.inject("telegram", "server_error", endpoint="editMessageText", count=1)
 
-    update = _announce(stack, 2, "update", anchor="20261122T090001alert")
-    deadline = 50
-    while update["telegram"].status != "posted" and deadline:  # the retry waits on its back-off
-        deadline -= 1
-        time.sleep(0.1)
-        stack.drain()
-        update = {d.channel: d for d in deliveries_of(TENANT, "20261122T090002alert")}
+    _announce(stack, 2, "update", anchor="20261122T090001alert")
+    # The retry waits on its back-off.
+    telegram = _drain_until(stack, 2, "telegram", lambda d: d.status == "posted")
 
-    telegram = update["telegram"]
     assert (telegram.status, telegram.posted_as, telegram.attempts) == ("posted", "edit", 2)
     assert len(_post(stack, first["telegram"])["edits"]) == 1
     assert len(stack.sandbox.posts("telegram")) == 1
@@ -253,57 +271,159 @@ def test_an_update_older_than_the_end_never_edits_the_first_post_after_it(stack:
 def test_an_update_waits_while_another_post_of_its_thread_is_going_out_then_yields_to_it(
     stack: LocalStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two workers on two updates of one thread: the one holding the turn is mid-edit (a lease longer
-    than this test; the stack's own lease is 1 s), the other waits for it instead of editing."""
-    monkeypatch.setenv("BANDITORE_LEASE_SECONDS", "60")
+    """Two workers on two updates of one thread: the one holding the turn is mid-edit (a turn longer
+    than this test), the other waits for it instead of editing."""
     first = _announce(stack, 1, "new", published=SENT)
     telegram = first["telegram"]
     newer = thread_mark(_id(3), SENT + _h(2))
-    assert take_thread_turn(telegram, newer, _id(3), utcnow(), supersedable=True) is Turn.TAKEN
+    now = utcnow()
+    taken = take_thread_turn(telegram, newer, _id(3), now, until=now + HELD, supersedable=True)
+    assert taken.turn is Turn.TAKEN
 
     enqueue(_write(2, "update", anchor=ANCHOR, published=SENT + _h(1)))
     stack.drain()
 
     waiting = _deliveries(2)
     assert (waiting["telegram"].status, waiting["telegram"].error_reason) == ("pending", "thread_busy")
+    assert waiting["telegram"].attempts == 0  # a wait is not an attempt: no back-off grows from it
     assert _post(stack, telegram)["edits"] == []
     assert _budget_used("telegram") == 1  # the first post's: the wait gave its slot back
     assert waiting["facebook"].posted_as == "edit"  # each channel's thread has a turn of its own
 
     end_thread_turn(telegram, _id(3))  # the other worker's edit landed
-    time.sleep(THREAD_WAIT_SECONDS + 0.5)
-    stack.drain()
+    # The waiting one comes back after THREAD_WAIT_SECONDS.
+    late = _drain_until(stack, 2, "telegram", lambda d: d.status != "pending")
 
-    assert (_deliveries(2)["telegram"].status, _deliveries(2)["telegram"].error_reason) == (
-        "skipped",
-        "superseded",
-    )
+    assert (late.status, late.error_reason, late.attempts) == ("skipped", "superseded", 1)
     assert _post(stack, telegram)["edits"] == []
 
 
 def test_the_thread_turn_lets_one_post_out_at_a_time_and_no_older_update_after_a_newer(
-    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+    stack: LocalStack,
 ) -> None:
-    monkeypatch.setenv("BANDITORE_LEASE_SECONDS", "60")
     anchor = _announce(stack, 1, "new", published=SENT)["telegram"]
     older, newer = thread_mark(_id(2), SENT + _h(1)), thread_mark(_id(3), SENT + _h(2))
     now = utcnow()
 
+    def take(mark: str, number: int, at: datetime = now, *, supersedable: bool = True) -> Turn:
+        return take_thread_turn(
+            anchor, mark, _id(number), at, until=at + HELD, supersedable=supersedable
+        ).turn
+
     # The older update passed the check first: the newer one waits until its edit has landed.
-    assert take_thread_turn(anchor, older, _id(2), now, supersedable=True) is Turn.TAKEN
-    assert take_thread_turn(anchor, newer, _id(3), now, supersedable=True) is Turn.BUSY
-    assert take_thread_turn(anchor, older, _id(2), now, supersedable=True) is Turn.TAKEN  # its own retry
+    assert take(older, 2) is Turn.TAKEN
+    assert take(newer, 3) is Turn.BUSY
+    assert take(older, 2) is Turn.TAKEN  # its own retry
     end_thread_turn(anchor, _id(2))
-    assert take_thread_turn(anchor, newer, _id(3), now, supersedable=True) is Turn.TAKEN
+    assert take(newer, 3) is Turn.TAKEN
     end_thread_turn(anchor, _id(3))
     # A late retry of the older one finds the newer mark.
-    assert take_thread_turn(anchor, older, _id(2), now, supersedable=True) is Turn.SUPERSEDED
+    assert take(older, 2) is Turn.SUPERSEDED
     # An end older than the newest mark still goes out, and does not lower the watermark.
     old_end = thread_mark(_id(4), SENT + _h(1))
-    assert take_thread_turn(anchor, old_end, _id(4), now, supersedable=False) is Turn.TAKEN
-    # A turn whose holder died lapses with its lease.
-    later = now + timedelta(seconds=61)
-    assert take_thread_turn(anchor, newer, _id(3), later, supersedable=True) is Turn.TAKEN
+    assert take(old_end, 4, supersedable=False) is Turn.TAKEN
+    assert _anchor_row(anchor)["thread_mark"] == newer
+    # A turn whose holder died lapses at the end it was taken for.
+    assert take(newer, 3, now + HELD + timedelta(seconds=1)) is Turn.TAKEN
+
+
+def test_a_newer_update_that_never_went_out_leaves_the_first_post_to_the_older_one(stack: LocalStack) -> None:
+    """The newer update's edit and then its reply are refused for good (failed): the older update,
+    read after it, still edits the first post instead of being skipped for a post nobody sees."""
+    first = _announce(stack, 1, "new", published=SENT)
+    stack.sandbox.inject("telegram", "forbidden", endpoint="editMessageText", count=1)
+    stack.sandbox.inject("telegram", "forbidden", count=1)  # the reply it falls back to
+
+    newer = _announce(
+        stack, 3, "update", anchor=ANCHOR, summary="Allerta prolungata.", published=SENT + _h(2)
+    )
+    older = _announce(stack, 2, "update", anchor=ANCHOR, summary="In attenuazione.", published=SENT + _h(1))
+
+    assert (newer["telegram"].status, newer["telegram"].error_reason) == ("failed", "forbidden")
+    assert (older["telegram"].status, older["telegram"].posted_as) == ("posted", "edit")
+    assert "attenuazione" in _post(stack, first["telegram"])["text"]
+    # Where the newer update went out, it stands.
+    assert (older["facebook"].status, older["facebook"].error_reason) == ("skipped", "superseded")
+    assert "prolungata" in _post(stack, first["facebook"])["text"]
+
+
+def test_an_update_held_for_refused_credentials_puts_the_thread_watermark_back(stack: LocalStack) -> None:
+    first = _announce(stack, 1, "new", published=SENT)
+    stack.sandbox.revoke_token("telegram", "sandbox-comune-prova-telegram")
+
+    enqueue(_write(3, "update", anchor=ANCHOR, published=SENT + _h(2)))
+    stack.drain(timeout=5)
+
+    held = _deliveries(3)["telegram"]
+    assert (held.status, held.error_reason) == ("pending", "auth")
+    # Nothing of the thread went out after its first post: an older update may still edit it.
+    assert "thread_mark" not in _anchor_row(first["telegram"])
+    assert _anchor_row(first["facebook"])["thread_mark"] == thread_mark(_id(3), SENT + _h(2))
+
+
+def test_an_update_skipped_for_a_newer_one_that_then_failed_goes_out_after_all(stack: LocalStack) -> None:
+    """The newer update's first attempt timed out (it may have edited: its mark stays), the older
+    one is skipped meanwhile, then the newer one is refused for good: the older one is published
+    again, and edits the first post."""
+    telegram = _announce(stack, 1, "new", published=SENT)["telegram"]
+    newer = thread_mark(_id(3), SENT + _h(2))
+    now = utcnow()
+    take_thread_turn(telegram, newer, _id(3), now, until=now + HELD, supersedable=True)
+    end_thread_turn(telegram, _id(3))  # the newer update's worker, after its edit timed out
+    older = _announce(stack, 2, "update", anchor=ANCHOR, summary="In attenuazione.", published=SENT + _h(1))
+    assert (older["telegram"].status, older["telegram"].error_reason) == ("skipped", "superseded")
+
+    stack.sandbox.inject("telegram", "forbidden", endpoint="editMessageText", count=1)
+    stack.sandbox.inject("telegram", "forbidden", count=1)
+    assert _announce(stack, 3, "update", anchor=ANCHOR, published=SENT + _h(2))["telegram"].status == "failed"
+
+    again = _deliveries(2)["telegram"]
+    assert (again.status, again.posted_as) == ("posted", "edit")
+    assert "attenuazione" in _post(stack, telegram)["text"]
+    assert _anchor_row(telegram)["thread_mark"] == thread_mark(_id(2), SENT + _h(1))  # raised as it went out
+    log = (stack.state_dir / "lambda.log").read_text(encoding="utf-8")
+    assert _emitted(log, "ThreadUpdatesLost") == 0
+
+
+def test_a_retry_that_finds_its_own_mark_can_still_put_back_the_one_before_it(stack: LocalStack) -> None:
+    anchor = _announce(stack, 1, "new", published=SENT)["telegram"]
+    older, newer = thread_mark(_id(2), SENT + _h(1)), thread_mark(_id(3), SENT + _h(2))
+    now = utcnow()
+
+    def take(mark: str, number: int) -> Any:
+        taken = take_thread_turn(anchor, mark, _id(number), now, until=now + HELD, supersedable=True)
+        end_thread_turn(anchor, _id(number))
+        return taken
+
+    first = take(older, 2)
+    assert (first.raised, first.previous_mark) == (True, None)
+    assert take(newer, 3).previous_mark == older  # then its edit timed out: its mark stays
+    retry = take(newer, 3)
+
+    assert (retry.turn, retry.raised, retry.previous_mark) == (Turn.TAKEN, True, older)
+    assert restore_thread_mark(anchor, newer, retry.previous_mark) == []
+    assert _anchor_row(anchor)["thread_mark"] == older
+
+
+def test_a_thread_turn_lasts_until_its_holder_can_no_longer_edit_not_a_delivery_lease(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that dies mid-edit leaves its thread's turn taken: the turn lapses once that worker's
+    invocation has surely ended (the rest of it, from its Lambda context, plus a margin), not after
+    a delivery lease (1 s on this stack; 120 s in AWS, where the function times out after 60 s)."""
+    first = _announce(stack, 1, "new", published=SENT)
+    # The worker dies after its edit, before giving the turn back.
+    monkeypatch.setattr(publisher.store, "end_thread_turn", lambda anchor, holder: None)
+    config = json.loads((Path(__file__).parents[2] / ".chalice" / "config.json").read_text(encoding="utf-8"))
+    timeout = timedelta(seconds=config["lambda_functions"]["publish_urgent"]["lambda_timeout"])
+    before = utcnow()
+
+    assert (
+        _announce(stack, 2, "update", anchor=ANCHOR, published=SENT + _h(1))["telegram"].posted_as == "edit"
+    )
+
+    turn_until = parse_iso(_anchor_row(first["telegram"])["turn_until"])
+    assert before + timeout / 2 < turn_until <= utcnow() + timeout + timedelta(seconds=TURN_MARGIN_SECONDS)
 
 
 # --- Threads: an edit rewrites one post, never the head of a thread ----------------------------------
@@ -326,6 +446,12 @@ def test_mastodon_edits_only_a_first_post_of_one_status_with_an_update_of_one(ma
     long_update = _announce(stack, 5, "update", anchor=_id(3), summary=LONG)["mastodon"]
     assert (long_update.posted_as, long_update.pieces) == ("reply", 2)
     assert stack.sandbox.stats()["requests"]["mastodon"]["edit_status"] == 1  # not even asked
+
+
+def _anchor_row(delivery: Delivery) -> dict[str, Any]:
+    """A thread's first delivery as stored, with its thread's turn and watermark on that channel."""
+    response = dynamo.client().get_item(TableName=dynamo.table_name(), Key=delivery.key, ConsistentRead=True)
+    return dynamo.from_dynamo(response["Item"])
 
 
 def _budget_used(channel: str) -> int:

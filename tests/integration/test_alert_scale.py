@@ -6,9 +6,10 @@ an Atom feed's CAP documents are fetched in parallel within a deadline, and only
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from chalicelib import aws, settings
 from chalicelib.alerts import fanout, polling
 from chalicelib.config.loader import CONFIG_ENV
 from chalicelib.publishing.housekeeping import run_housekeeping
+from chalicelib.publishing.lanes import AnnounceJob, send_jobs
 from chalicelib.status import _health_report
 from chalicelib.storage import alert_feeds, keys
 from chalicelib.storage.alert_feeds import feed_key
@@ -188,6 +190,37 @@ def test_a_job_queued_under_other_members_announces_nothing_and_the_next_pass_an
     assert _round(stack) == []
 
 
+@pytest.mark.parametrize("row_before", [False, True], ids=["first-pass", "comune-added"])
+def test_a_job_that_runs_before_its_pass_saves_the_feed_state_still_makes_the_next_pass_announce(
+    make_stack: Any, monkeypatch: pytest.MonkeyPatch, row_before: bool
+) -> None:
+    monkeypatch.setattr(fanout, "MEMBERS_PER_JOB", 5)
+    stack = make_stack(
+        [_comune(n) for n in range(15)] + [_not_listing(_comune(15))], {FEED: _cap("ALLERTA-1").encode()}
+    )
+    posted_before = Counter(post["target"] for post in _round(stack)) if row_before else Counter()
+    _deploy("new", range(16))  # the poller runs on the new config: four slices ...
+
+    def run_at_once(jobs: list[AnnounceJob]) -> int:
+        """... its jobs, on the old one, all of them before the pass saves the feed's state."""
+        _deploy("old", range(15))
+        for job in jobs:
+            fanout.run_announce_job(job)
+        _deploy("new", range(16))
+        return len(jobs)
+
+    monkeypatch.setattr(fanout, "send_jobs", run_at_once)
+    before = len(stack.sandbox.posts())
+    [feed] = stack.poll_alerts()["feeds"]
+    assert (feed["jobs"], stack.sandbox.posts()[before:]) == (4, [])
+    assert feed_state(feed_key(f"{stack.feeds.url}/{FEED}", "cap")).members_digest is None  # not written back
+
+    monkeypatch.setattr(fanout, "send_jobs", send_jobs)
+    targets = Counter(post["target"] for post in _round(stack))
+    assert targets + posted_before == Counter({f"@Comune{n:02d}": 1 for n in range(16)})
+    assert _round(stack) == []
+
+
 def test_a_large_feed_whose_snapshot_cannot_be_stored_is_read_again_not_announced_inline(
     make_stack: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -259,35 +292,54 @@ def _atom(caps: FeedServer, identifiers: list[str]) -> bytes:
 def test_atom_documents_are_fetched_in_parallel_once_and_a_late_one_is_read_next_pass(
     make_stack: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(polling, "ATOM_DEADLINE_SECONDS", 1.0)
+    deadline = 5.0
+    monkeypatch.setattr(polling, "ATOM_DEADLINE_SECONDS", deadline)
     names = ["ALLERTA-1", "ALLERTA-2", "ALLERTA-3", "LENTA-1"]
+    # Each of the three answers only once all three are asked for: read one after the other, none
+    # would be in before the deadline. The fourth answers only when the test lets it: late, always.
+    side_by_side = threading.Barrier(3, timeout=deadline)
+    released = threading.Event()
+
+    def together(name: str) -> Callable[[], Iterator[bytes]]:
+        def body() -> Iterator[bytes]:
+            side_by_side.wait()
+            yield _cap(name).encode()
+
+        return body
+
+    def hanging() -> Iterator[bytes]:
+        released.wait(timeout=60)
+        yield _cap("LENTA-1").encode()
+
     with FeedServer() as caps:
-        for name in names[:3]:
-            caps.routes[f"/{name}.xml"] = Reply(200, CAP_HEADERS, _cap(name).encode(), delay=0.4)
-        caps.routes["/LENTA-1.xml"] = Reply(200, CAP_HEADERS, _cap("LENTA-1").encode(), delay=3.0)
-        stack = make_stack([_comune(1, source=ATOM_SOURCE)], {ATOM: _atom(caps, names)})
+        try:
+            for name in names[:3]:
+                caps.routes[f"/{name}.xml"] = Reply(200, CAP_HEADERS, together(name))
+            caps.routes["/LENTA-1.xml"] = Reply(200, CAP_HEADERS, hanging)
+            stack = make_stack([_comune(1, source=ATOM_SOURCE)], {ATOM: _atom(caps, names)})
 
-        started = time.monotonic()
-        result = stack.poll_alerts()
-        elapsed = time.monotonic() - started
-        stack.drain()
+            started = time.monotonic()
+            result = stack.poll_alerts()
+            assert time.monotonic() - started >= deadline  # the late one was waited for, up to the deadline
+            stack.drain()
 
-        assert 1.0 <= elapsed < 2.5  # three 0.4 s documents side by side, the late one not waited for
-        assert len(stack.sandbox.posts()) == 3
-        [feed] = result["feeds"]
-        assert not feed["complete"]
-        state = feed_state(feed_key(f"{stack.feeds.url}/{ATOM}", "meteoalarm_atom"))
-        assert state.body_hash is None  # validators not kept: the next pass reads the feed again ...
-        assert state.members_digest is not None  # ... for what it lacks, not as for new members
-        assert state.announced_snapshot == state.snapshot is not None
+            assert len(stack.sandbox.posts()) == 3
+            [feed] = result["feeds"]
+            assert not feed["complete"]
+            state = feed_state(feed_key(f"{stack.feeds.url}/{ATOM}", "meteoalarm_atom"))
+            assert state.body_hash is None  # validators not kept: the next pass reads the feed again ...
+            assert state.members_digest is not None  # ... for what it lacks, not as for new members
+            assert state.announced_snapshot == state.snapshot is not None
 
-        caps.routes["/LENTA-1.xml"] = Reply(200, CAP_HEADERS, _cap("LENTA-1").encode())
-        assert len(_round(stack)) == 1  # the late alert, and nothing twice
-        assert _round(stack) == []
-        assert {path: caps.hits[path] for path in caps.hits} == {
-            **{f"/{name}.xml": 1 for name in names[:3]},  # read once, then from the snapshot
-            "/LENTA-1.xml": 2,
-        }
+            caps.routes["/LENTA-1.xml"] = Reply(200, CAP_HEADERS, _cap("LENTA-1").encode())
+            assert len(_round(stack)) == 1  # the late alert, and nothing twice
+            assert _round(stack) == []
+            assert {path: caps.hits[path] for path in caps.hits} == {
+                **{f"/{name}.xml": 1 for name in names[:3]},  # read once, then from the snapshot
+                "/LENTA-1.xml": 2,
+            }
+        finally:
+            released.set()  # the late request's handler ends before the server stops
 
 
 def test_a_broken_cap_link_is_fetched_again_each_pass_but_announces_only_what_is_new(make_stack: Any) -> None:

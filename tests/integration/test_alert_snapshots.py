@@ -1,6 +1,7 @@
 """What an alert feed's readers hand to its announcers, in DynamoDB (moto): parsed-alerts snapshots
-and pushed bodies, gzip'd, named by content, refused when too large for an item; and the lane
-messages that name them, small references whatever the feed's size."""
+and pushed bodies, gzip'd, named by content, refused when too large for an item; the lane
+messages that name them, small references whatever the feed's size; and the feed's state row, never
+overwritten by a write based on an older read."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from chalicelib.alerts.cap import parse_cap
 from chalicelib.publishing.lanes import AnnounceJob, BadMessage, PushJob, parse_message
-from chalicelib.storage import alert_feeds
+from chalicelib.storage import alert_feeds, keys
 from chalicelib.storage.alert_feeds import (
     MAX_ITEM_BYTES,
     feed_key,
@@ -20,6 +21,13 @@ from chalicelib.storage.alert_feeds import (
     get_snapshot,
     put_pushed_body,
     put_snapshot,
+)
+from chalicelib.storage.source_state import (
+    SourceState,
+    feed_state,
+    forget_members,
+    save_feed_state,
+    save_source_state,
 )
 
 SAMPLE = Path(__file__).resolve().parents[2] / "events" / "alerts" / "nws-cap-update-multi-polygon.xml"
@@ -64,3 +72,23 @@ def test_alert_jobs_are_small_references() -> None:
         parse_message(jobs[0].to_json().replace("157", "-1"))
     with pytest.raises(BadMessage):
         parse_message(jobs[1].to_json().replace(FEED, "../x"))
+
+
+@pytest.mark.usefixtures("dynamo_table")
+def test_a_feed_state_written_since_it_was_read_is_never_overwritten() -> None:
+    never_written = feed_state(FEED)
+    assert save_feed_state(never_written.succeeded(NOW, members_digest="a"))
+    read = feed_state(FEED)
+    assert not save_feed_state(never_written.succeeded(NOW, members_digest="b"))  # another pass's
+
+    forget_members(FEED)  # an announce job of the pass that read `read`, before the pass saved it
+    assert not save_feed_state(read.succeeded(NOW, members_digest="a"))
+    assert feed_state(FEED).members_digest is None
+    assert save_feed_state(feed_state(FEED).succeeded(NOW, members_digest="a"))  # the next pass's
+
+    forget_members("another-feed")  # a job before its feed's first pass saved anything
+    created = feed_state("another-feed")
+    assert (created.tenant, created.source, created.row_version) == (keys.ALERT_FEEDS, "another-feed", 1)
+    # A row saved without a version (before versions were kept) counts as version 0.
+    save_source_state(SourceState(keys.ALERT_FEEDS, "old-feed"))
+    assert save_feed_state(feed_state("old-feed").succeeded(NOW))
