@@ -36,8 +36,8 @@ PLATFORM_CALL_SECONDS = 0.30
 SQS_IDLE_RECEIVES_PER_MONTH = 2 * 5 * 3 * 60 * 24 * DAYS
 # The synthesised stack's alarms (tests/infra count them): errors of its 11 functions, 3 DLQs, and
 # publish failures, stale sources, unhealthy channels, token expiry, broken webhooks, danger reports,
-# inbound failures, SLA breaches, reply failures, mention polling.
-ALARMS = 24
+# inbound failures, SLA breaches, reply failures, mention polling, lost alert updates.
+ALARMS = 25
 
 
 def estimate(stack: dict[str, Any]) -> dict[str, Any]:

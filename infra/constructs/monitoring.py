@@ -165,6 +165,14 @@ class Monitoring(Construct):
             "Una o più risposte ai cittadini non sono state consegnate e non verranno ritentate "
             "(il motivo è nei log di publish_urgent): chi ha risposto crede che il cittadino l'abbia letta.",
         )
+        # Counted when an alert update skipped for a newer post that then failed could not be queued
+        # again: the channel shows an older state of the alert than the comune published.
+        self._alarm(
+            "ThreadUpdatesLost",
+            service_metric(obs.THREAD_UPDATES_LOST),
+            "Un aggiornamento di allerta non è stato ripubblicato su un canale dopo il fallimento di "
+            "quello più recente (dettagli nei log di publish_urgent): il canale mostra uno stato vecchio.",
+        )
         # Every channel's poll runs every 2 minutes and counts a failure (any platform, summed
         # here); a platform's blip fails a run or two and heals by itself, a revoked token fails
         # every run until someone renews it. Three bad 5-minute periods out of four pages for the

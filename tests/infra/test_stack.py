@@ -363,6 +363,7 @@ def test_emf_alarms_watch_exactly_what_powertools_emits(template: Template) -> N
         obs.REPLY_FAILURES,
         obs.MENTION_POLL_FAILURES,
         obs.WEBHOOKS_BROKEN,
+        obs.THREAD_UPDATES_LOST,
     }
     for alarm in emf:
         assert alarm["Dimensions"] == [{"Name": "service", "Value": obs.SERVICE}]
