@@ -185,23 +185,25 @@ def _per(counted: Counter[str], n: int) -> dict[str, float]:
 
 
 def _config(path: Path) -> Path:
-    channel = {
-        "id": CHANNEL,
-        "platform": "telegram",
-        "chat": "@ComuneProva",
-        "token": "env:BENCH_UNSET_TG",
-        "inbox": True,
-    }
     tenants = [
         {
             "id": tenant,
             "name": "Comune di Prova",
             "sources": [{"id": "notizie", "url": "https://sample.feeds.invalid/bench.rss"}],
-            "channels": [channel],
+            # A bot of its own each: a bot delivers its messages to one webhook (the config checks it).
+            "channels": [
+                {
+                    "id": CHANNEL,
+                    "platform": "telegram",
+                    "chat": "@ComuneProva",
+                    "token": f"env:BENCH_UNSET_TG_{number}",
+                    "inbox": True,
+                }
+            ],
             "routes": [{"source": "notizie", "channels": [CHANNEL]}],
             "inbox": {"retention_days": RETENTION_DAYS},
         }
-        for tenant in (TENANT, LIST_TENANT)
+        for number, tenant in enumerate((TENANT, LIST_TENANT))
     ]
     path.write_text(yaml.safe_dump({"version": 1, "tenants": tenants}), encoding="utf-8")
     return path

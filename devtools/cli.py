@@ -59,32 +59,30 @@ def build_parser() -> argparse.ArgumentParser:
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
     redrive = dlq_sub.add_parser("redrive", help="rimette in coda le consegne fallite")
     redrive.add_argument("--lane", choices=["normal", "urgent", "inbox", "all"], default="all")
-    redrive.add_argument(
-        "--local", action="store_true", help="usa lo stack locale avviato con `banditore run`"
-    )
-    redrive.add_argument("--state-dir", type=Path, default=commands.STATE_DIR, help=argparse.SUPPRESS)
+    _on_a_local_stack(redrive)
     redrive.set_defaults(handler=commands.dlq_redrive)
 
     channels = sub.add_parser("channels", help="stato di salute dei canali e scadenza dei token")
     channels.add_argument(
         "--check", action="store_true", help="verifica adesso ogni canale sulla piattaforma"
     )
-    channels.add_argument(
-        "--local", action="store_true", help="usa lo stack locale avviato con `banditore run`"
-    )
-    channels.add_argument("--state-dir", type=Path, default=commands.STATE_DIR, help=argparse.SUPPRESS)
+    _on_a_local_stack(channels)
     channels.set_defaults(handler=commands.channels)
 
     webhooks = sub.add_parser("webhooks", help="webhook dei canali con la casella dei cittadini")
     webhooks.add_argument(
         "--register", action="store_true", help="registra presso la piattaforma i webhook mancanti"
     )
-    webhooks.add_argument(
-        "--local", action="store_true", help="usa lo stack locale avviato con `banditore run`"
-    )
-    webhooks.add_argument("--state-dir", type=Path, default=commands.STATE_DIR, help=argparse.SUPPRESS)
+    _on_a_local_stack(webhooks)
     webhooks.set_defaults(handler=commands.webhooks)
     return parser
+
+
+def _on_a_local_stack(command: argparse.ArgumentParser) -> None:
+    """`--local`: the command talks to the stack `banditore run` started (its state folder)."""
+    local_help = "usa lo stack locale avviato con `banditore run`"
+    command.add_argument("--local", action="store_true", help=local_help)
+    command.add_argument("--state-dir", type=Path, default=commands.STATE_DIR, help=argparse.SUPPRESS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
